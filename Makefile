@@ -9,7 +9,7 @@ DEB_PKGS  := pkg-config libvirt-dev protobuf-compiler python3-gnocchiclient pyth
 # libvirt's cgo binding is compiled in when the machine has libvirt-dev.
 TAGS      := $(shell pkg-config --exists libvirt 2>/dev/null && echo libvirt)
 GOFLAGS_T := $(if $(TAGS),-tags $(TAGS),)
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
