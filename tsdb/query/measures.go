@@ -1,0 +1,121 @@
+// Package query answers reads of the store: the measures of one metric at
+// one or all granularities of its archive policy, for one aggregation
+// method, within a time range.
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vigil-telemetry/vigil/tsdb/aggregate"
+	"github.com/vigil-telemetry/vigil/tsdb/archive"
+	"github.com/vigil-telemetry/vigil/tsdb/split"
+	"github.com/vigil-telemetry/vigil/tsdb/storage"
+)
+
+// Measure is one aggregated point.
+type Measure struct {
+	Timestamp   int64 // Unix ns, the start of the bucket
+	Granularity time.Duration
+	Value       float64
+}
+
+// MeasuresOptions selects what Measures returns. Zero Start and Stop mean
+// unbounded; Granularity zero means every granularity of the policy.
+type MeasuresOptions struct {
+	Method      archive.Method
+	Granularity time.Duration
+	Start, Stop int64 // Unix ns; Start inclusive (rounded down to the bucket), Stop exclusive
+}
+
+// ErrNoAggregation is returned when the policy does not compute the method
+// at the granularity asked for.
+var ErrNoAggregation = errors.New("aggregation method does not exist")
+
+// Reader reads aggregated series.
+type Reader struct {
+	store storage.Storage
+}
+
+// NewReader returns a reader over store.
+func NewReader(store storage.Storage) *Reader { return &Reader{store: store} }
+
+// Measures returns the points of metric id (of policy p) chosen by o, coarsest
+// granularity first and by ascending timestamp within one, as Gnocchi orders
+// them.
+func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, o MeasuresOptions) ([]Measure, error) {
+	col := -1
+	for i, m := range p.Methods {
+		if m == o.Method {
+			col = i
+		}
+	}
+	if col < 0 {
+		return nil, fmt.Errorf("%w: %s for metric %s", ErrNoAggregation, o.Method, id)
+	}
+	defs := make([]archive.Definition, 0, len(p.Definitions))
+	for _, d := range p.Definitions {
+		if o.Granularity == 0 || d.Granularity == o.Granularity {
+			defs = append(defs, d)
+		}
+	}
+	if len(defs) == 0 {
+		return nil, fmt.Errorf("%w: %s at granularity %v for metric %s", ErrNoAggregation, o.Method, o.Granularity, id)
+	}
+	sort.Slice(defs, func(i, j int) bool { return defs[i].Granularity > defs[j].Granularity })
+	var out []Measure
+	var sp split.Split
+	var buf []byte
+	for _, d := range defs {
+		g := int64(d.Granularity)
+		from, to := int64(math.MinInt64), int64(math.MaxInt64)
+		if o.Start != 0 {
+			from = aggregate.Floor(o.Start, g)
+		}
+		if o.Stop != 0 {
+			to = o.Stop
+		}
+		starts, err := r.store.Splits(ctx, id, g, from, to)
+		if err != nil {
+			return nil, fmt.Errorf("cannot list splits of metric %s at %v: %w", id, d.Granularity, err)
+		}
+		first := len(out)
+		for _, st := range starts {
+			buf, err = r.store.GetSplit(ctx, id, g, st, buf[:0])
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // expired between the listing and the read
+			}
+			if err != nil {
+				return nil, fmt.Errorf("cannot read split %d of metric %s at %v: %w", st, id, d.Granularity, err)
+			}
+			if err := split.Decode(buf, &sp); err != nil {
+				return nil, fmt.Errorf("cannot decode split %d of metric %s at %v: %w", st, id, d.Granularity, err)
+			}
+			if col >= len(sp.Columns) {
+				continue
+			}
+			for i, slot := range sp.Slots {
+				ts := sp.Start + int64(slot)*g
+				v := sp.Columns[col][i]
+				if ts < from || ts >= to || math.IsNaN(v) {
+					continue
+				}
+				out = append(out, Measure{Timestamp: ts, Granularity: d.Granularity, Value: v})
+			}
+		}
+		// Retention is by whole splits on disk; the points past the
+		// timespan inside the oldest split are hidden here.
+		if n := len(out); n > first {
+			cut := out[n-1].Timestamp - int64(d.Timespan)
+			i := sort.Search(n-first, func(i int) bool { return out[first+i].Timestamp > cut })
+			out = append(out[:first], out[first+i:]...)
+		}
+	}
+	return out, nil
+}
