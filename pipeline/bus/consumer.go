@@ -85,9 +85,14 @@ func (c *PartitionConsumer) Fetch(ctx context.Context, max int, maxWait time.Dur
 		return nil, fmt.Errorf("cannot fetch from partition %d: max %d and wait %v must be positive", c.partition, max, maxWait)
 	}
 	c.b.met.fetches.Inc()
-	fctx, cancel := context.WithTimeout(ctx, maxWait)
-	defer cancel()
-	batch, err := c.cons.Fetch(max, jetstream.FetchContext(fctx))
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cannot fetch from partition %d: %w", c.partition, err)
+	}
+	// The wait is the pull request's expiry rather than a context
+	// deadline: under load a short deadline can pass before the request is
+	// even sent, which the client refuses as an invalid option. maxWait is
+	// short, so a cancelled ctx is noticed at the next call.
+	batch, err := c.cons.Fetch(max, jetstream.FetchMaxWait(maxWait))
 	if err != nil {
 		c.b.met.fetchErrors.Inc()
 		return nil, fmt.Errorf("cannot fetch from partition %d: %w", c.partition, err)
@@ -106,7 +111,7 @@ func (c *PartitionConsumer) Fetch(ctx context.Context, max int, maxWait time.Dur
 	}
 	c.b.met.fetchedMessages.Add(len(msgs))
 	err = batch.Error()
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+	if (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) && ctx.Err() == nil {
 		err = nil // maxWait passed
 	}
 	if err != nil {
