@@ -1,0 +1,10 @@
+package snmp
+
+import "github.com/vigil-telemetry/vigil/agents/poll"
+
+// The scheduler runs the SNMP pollster and skips it in sources that select
+// none of its meters.
+var (
+	_ poll.Pollster    = (*Pollster)(nil)
+	_ poll.MeterLister = (*Pollster)(nil)
+)
