@@ -1,0 +1,375 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
+	"github.com/vigil-telemetry/vigil/tsdb/archive"
+	"github.com/vigil-telemetry/vigil/tsdb/index"
+)
+
+const (
+	natsURL = "nats://127.0.0.1:4222"
+	pgURL   = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+)
+
+// testConfig is the embedded default with a fast host poller, noauth and
+// a free port.
+func testConfig(t *testing.T, dataDir string) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.API.Listen = "127.0.0.1:0"
+	cfg.API.AuthMode = "noauth"
+	cfg.Agents.Host.Interval = config.Duration(time.Second)
+	cfg.Processor.ID = "test-" + strconv.Itoa(rand.IntN(1e9))
+	return cfg
+}
+
+// prepareIndex gives hardware meters a policy fine enough to see several
+// points within a test: 1 s for an hour, with mean, min, max and count.
+func prepareIndex(t *testing.T, url string) {
+	t.Helper()
+	ctx := context.Background()
+	idx, err := index.Open(ctx, url, index.Options{})
+	if err != nil {
+		t.Fatalf("open index %s: %v", url, err)
+	}
+	defer idx.Close()
+	p := archive.Policy{
+		Name:        "test-1s",
+		Methods:     []archive.Method{{Kind: archive.Mean}, {Kind: archive.Min}, {Kind: archive.Max}, {Kind: archive.Count}},
+		Definitions: []archive.Definition{{Granularity: time.Second, Points: 3600}, {Granularity: time.Minute, Points: 60}},
+	}
+	if err := idx.CreateArchivePolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.CreateArchivePolicyRule(ctx, archive.Rule{Name: "hardware", MetricPattern: "hardware.*", PolicyName: "test-1s"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func start(t *testing.T, cfg config.Config) *App {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := Start(context.Background(), cfg, All, log)
+	if err != nil {
+		t.Fatalf("start vigil all: %v", err)
+	}
+	return a
+}
+
+func stop(t *testing.T, a *App) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	begin := time.Now()
+	if err := a.Stop(ctx); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("stop took %v, want under 5 s", d)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func get(t *testing.T, a *App, path string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+a.Addr()+path, nil)
+	req.Header.Set("X-User-Id", "tester")
+	req.Header.Set("X-Project-Id", "ops")
+	req.Header.Set("X-Roles", "admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, out); err != nil {
+			t.Fatalf("GET %s: %v: %s", path, err, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+// eventually retries f every 200 ms until it returns nil or d passes.
+func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %v: %v", what, d, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type measure struct {
+	ts time.Time
+	g  float64
+	v  float64
+}
+
+func measures(t *testing.T, a *App, metricID, q string) []measure {
+	t.Helper()
+	var raw [][3]any
+	if code := get(t, a, "/v1/metric/"+metricID+"/measures?"+q, &raw); code != http.StatusOK {
+		t.Fatalf("measures of %s: status %d", metricID, code)
+	}
+	out := make([]measure, len(raw))
+	for i, r := range raw {
+		ts, err := time.Parse(time.RFC3339Nano, r[0].(string))
+		if err != nil {
+			t.Fatalf("measure timestamp %v: %v", r[0], err)
+		}
+		out[i] = measure{ts, r[1].(float64), r[2].(float64)}
+	}
+	return out
+}
+
+func metricID(t *testing.T, a *App, name string) (string, error) {
+	var ms []map[string]any
+	get(t, a, "/v1/metric?name="+name, &ms)
+	if len(ms) == 0 {
+		return "", fmt.Errorf("no metric %s yet", name)
+	}
+	return ms[0]["id"].(string), nil
+}
+
+func memTotalKB(t *testing.T) float64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+			return kb
+		}
+	}
+	t.Fatal("no MemTotal in /proc/meminfo")
+	return 0
+}
+
+// checkHostPath waits for the host poller's samples to come out of the API
+// and checks they are plausible.
+func checkHostPath(t *testing.T, a *App) {
+	t.Helper()
+	host, _ := os.Hostname()
+	eventually(t, 30*time.Second, "host resource listed", func() error {
+		var rs []map[string]any
+		if code := get(t, a, "/v1/resource/host", &rs); code != http.StatusOK {
+			return fmt.Errorf("status %d", code)
+		}
+		for _, r := range rs {
+			if r["host_name"] == host && r["original_resource_id"] == host {
+				if ms, _ := r["metrics"].(map[string]any); len(ms) < 5 {
+					return fmt.Errorf("host has %d metrics", len(ms))
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no host resource named %s in %v", host, rs)
+	})
+	var cpuID string
+	eventually(t, 30*time.Second, "cpu utilisation measured 3 times", func() error {
+		var err error
+		if cpuID, err = metricID(t, a, "hardware.cpu.util"); err != nil {
+			return err
+		}
+		if ms := measures(t, a, cpuID, "granularity=1"); len(ms) < 3 {
+			return fmt.Errorf("%d measures", len(ms))
+		}
+		return nil
+	})
+	ms := measures(t, a, cpuID, "granularity=1")
+	for i, m := range ms {
+		if m.v < 0 || m.v > 100 {
+			t.Errorf("cpu utilisation %v at %v is outside 0–100", m.v, m.ts)
+		}
+		if m.g != 1 {
+			t.Errorf("granularity %v, want 1", m.g)
+		}
+		if i > 0 && !m.ts.After(ms[i-1].ts) {
+			t.Errorf("timestamps not increasing: %v then %v", ms[i-1].ts, m.ts)
+		}
+	}
+	if c := measures(t, a, cpuID, "granularity=1&aggregation=count"); len(c) == 0 || c[0].v != 1 {
+		t.Errorf("count at 1 s = %v, want 1 per bucket", c)
+	}
+	if mx, mn := measures(t, a, cpuID, "granularity=60&aggregation=max"), measures(t, a, cpuID, "granularity=60&aggregation=min"); len(mx) == 0 || len(mn) == 0 || mx[0].v < mn[0].v {
+		t.Errorf("max %v < min %v at 60 s", mx, mn)
+	}
+	usedID, err := metricID(t, a, "hardware.memory.used")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := memTotalKB(t)
+	for _, m := range measures(t, a, usedID, "granularity=1") {
+		if m.v <= 0 || m.v > total {
+			t.Errorf("memory used %v KB is not within (0, %v]", m.v, total)
+		}
+	}
+}
+
+func TestAllEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	prepareIndex(t, cfg.IndexURL())
+	a := start(t, cfg)
+	defer stop(t, a)
+	checkHostPath(t, a)
+
+	var health map[string]any
+	if code := get(t, a, "/healthz", &health); code != http.StatusOK || health["status"] != "ok" {
+		t.Errorf("healthz = %d %v", code, health)
+	}
+	resp, err := http.Get("http://" + a.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"vigil_ingest_measures_total", "vigil_http_request_duration_seconds_bucket", "process_resident_memory_bytes", `vigil_agent_samples_published_total`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// The embedded server opens no TCP port: nothing may listen on 4222
+	// because of us, and the data directory holds the JetStream store.
+	if _, err := os.Stat(filepath.Join(dir, "jetstream")); err != nil {
+		t.Errorf("no JetStream store under the data directory: %v", err)
+	}
+}
+
+func TestAllRestartKeepsMeasures(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	prepareIndex(t, cfg.IndexURL())
+	a := start(t, cfg)
+	checkHostPath(t, a)
+	id, err := metricID(t, a, "hardware.cpu.util")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := measures(t, a, id, "granularity=1")
+	stop(t, a)
+
+	cfg.Agents.Host.Enabled = false
+	b := start(t, cfg)
+	defer stop(t, b)
+	after := measures(t, b, id, "granularity=1")
+	if len(after) < len(before) {
+		t.Fatalf("after restart %d measures, before %d", len(after), len(before))
+	}
+	for i, m := range before {
+		if after[i] != m {
+			t.Errorf("measure %d changed across the restart: %v → %v", i, m, after[i])
+		}
+	}
+}
+
+func requireService(t *testing.T, addr, how string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("this test needs the service on %s (%v); %s", addr, err, how)
+	}
+	c.Close()
+}
+
+func TestAllExternalNATSAndPostgres(t *testing.T) {
+	requireService(t, "127.0.0.1:4222", "start NATS with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log")
+	requireService(t, "127.0.0.1:5432", "start PostgreSQL with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+	suffix := strconv.Itoa(rand.IntN(1e9))
+	schema := "vigil_app_" + suffix
+	db, err := sql.Open("pgx", pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	defer func() {
+		if _, err := db.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	}()
+
+	cfg := testConfig(t, t.TempDir())
+	cfg.NATS.URL = natsURL
+	cfg.NATS.SubjectPrefix = "vigiltest" + suffix
+	cfg.NATS.StreamPrefix = "VIGILTEST" + suffix
+	cfg.Index.URL = pgURL + "&search_path=" + schema
+	prepareIndex(t, cfg.Index.URL)
+	a := start(t, cfg)
+	defer func() {
+		stop(t, a)
+		deleteStreams(t, cfg.NATS.StreamPrefix)
+	}()
+	checkHostPath(t, a)
+}
+
+// deleteStreams removes the streams and buckets a test made on the
+// machine's NATS.
+func deleteStreams(t *testing.T, prefix string) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Errorf("connect to clean up: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var doomed []string
+	for n := range names.Name() {
+		if strings.HasPrefix(n, prefix) || strings.HasPrefix(n, "KV_"+prefix) {
+			doomed = append(doomed, n)
+		}
+	}
+	for _, n := range doomed {
+		if err := js.DeleteStream(ctx, n); err != nil {
+			t.Errorf("delete stream %s: %v", n, err)
+		}
+	}
+}
