@@ -19,8 +19,6 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/google/uuid"
 
-	"github.com/vigil-telemetry/vigil/agents/host"
-	"github.com/vigil-telemetry/vigil/agents/poll"
 	"github.com/vigil-telemetry/vigil/api"
 	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
 	"github.com/vigil-telemetry/vigil/pipeline/bus"
@@ -49,6 +47,8 @@ type App struct {
 	proc  *ingest.Processor
 	srv   *http.Server
 	ln    net.Listener
+
+	parts []partState // optional parts and why they are off
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -98,13 +98,13 @@ func Start(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger
 		}, a.bus, a.idx, a.store, a.set, log.With("part", "processor"))
 		a.run("processor", func() error { return a.proc.Run(ctx) })
 	}
-	if roles.API {
-		if err := a.startAPI(ctx); err != nil {
+	if roles.Agent {
+		if err := a.startAgents(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if roles.Agent {
-		if err := a.startAgents(ctx); err != nil {
+	if roles.API {
+		if err := a.startAPI(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -175,31 +175,6 @@ func (a *App) startAPI(ctx context.Context) error {
 		}
 		return nil
 	})
-	return nil
-}
-
-func (a *App) startAgents(ctx context.Context) error {
-	var pollsters []poll.Pollster
-	if a.cfg.Agents.Host.Enabled {
-		h, err := host.New(host.Config{ProcFS: a.cfg.Agents.Host.ProcFS, SysFS: a.cfg.Agents.Host.SysFS}, a.log.With("pollster", "host"))
-		if err != nil {
-			return fmt.Errorf("cannot start the host pollster: %w", err)
-		}
-		pollsters = append(pollsters, h)
-	}
-	if len(pollsters) == 0 {
-		a.log.Info("no pollster enabled; the agent idles")
-		return nil
-	}
-	sched, err := poll.NewScheduler(poll.Config{
-		Sources:      []poll.Source{{Name: "host", Interval: a.cfg.Agents.Host.Interval.D(), Pollsters: pollsters}},
-		Creator:      a.cfg.Agents.Creator,
-		PublishBatch: a.cfg.Agents.PublishBatch,
-	}, a.bus, a.set, a.log.With("part", "agent"))
-	if err != nil {
-		return fmt.Errorf("cannot start the polling scheduler: %w", err)
-	}
-	a.run("agent", func() error { return sched.Run(ctx) })
 	return nil
 }
 
