@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,6 +186,33 @@ func (s *store) ingest(ctx context.Context, tb testing.TB, want int64) time.Dura
 	}
 }
 
+// filesByKind splits the allocated bytes of a Pebble directory into its
+// tables and its write-ahead logs: the logs are a fixed cost of a few
+// memtables, the tables grow with the data.
+func filesByKind(tb testing.TB, dir string) (tables, logs int64) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, de := range des {
+		info, err := de.Info()
+		if err != nil {
+			continue
+		}
+		n := info.Size()
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			n = st.Blocks * 512
+		}
+		switch filepath.Ext(de.Name()) {
+		case ".sst":
+			tables += n
+		case ".log":
+			logs += n
+		}
+	}
+	return tables, logs
+}
+
 func counter(set *metrics.Set, name string) int64 {
 	var sb strings.Builder
 	set.WritePrometheus(&sb)
@@ -243,6 +271,9 @@ func benchIngest(b *testing.B, w Workload) {
 		b.ReportMetric(float64(msgs), "messages")
 		b.ReportMetric(float64(w.Metrics)/created.Seconds(), "new-metrics/s")
 		b.ReportMetric(float64(disk)/float64(points), "disk-bytes/point")
+		tables, logs := filesByKind(b, filepath.Join(s.dir, "series"))
+		b.ReportMetric(float64(tables)/float64(points), "table-bytes/point")
+		b.ReportMetric(float64(logs)/(1<<20), "wal-MB")
 		b.ReportMetric(rssMB(b), "peak-RSS-MB")
 		if b.N == 1 {
 			benchQueries(b, ctx, s, start, w)
