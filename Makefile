@@ -5,7 +5,7 @@ SHELL     := /bin/bash
 GO        ?= go
 BIN       := bin/vigil
 # Debian packages the build and the tests need.
-DEB_PKGS  := pkg-config libvirt-dev protobuf-compiler python3-gnocchiclient python3-aodhclient snmpd openipmi ipmitool
+DEB_PKGS  := pkg-config libvirt-dev protobuf-compiler python3-gnocchiclient python3-aodhclient snmpd openipmi ipmitool libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
 # libvirt's cgo binding is compiled in when the machine has libvirt-dev.
 TAGS      := $(shell pkg-config --exists libvirt 2>/dev/null && echo libvirt)
 GOFLAGS_T := $(if $(TAGS),-tags $(TAGS),)
