@@ -84,6 +84,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := cfg.Logger(stderr)
+	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cmd == "migrate" {

@@ -22,6 +22,7 @@ import (
 // exist.
 func (c *Config) Validate() error {
 	v := &validator{}
+	v.intRange("memory_limit_mb", int64(c.MemoryLimitMB), 0, 1<<30)
 	if c.DataDir == "" {
 		v.bad("data_dir", "must not be empty")
 	}
