@@ -11,13 +11,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
 
+	"github.com/vigil-telemetry/vigil/api/billing"
 	"github.com/vigil-telemetry/vigil/cmd/vigil/app"
 	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
 	"github.com/vigil-telemetry/vigil/tsdb/index"
+	"github.com/vigil-telemetry/vigil/tsdb/query"
+	"github.com/vigil-telemetry/vigil/tsdb/storage"
 )
 
 const usage = `usage: vigil <command> [flags]
@@ -29,6 +33,8 @@ commands:
   api          run the REST API
   migrate      upgrade the index schema and exit
   config       'config default' prints the default configuration file
+  billing      'billing export --from T --to T [--project P] [--format csv|json|focus]'
+               writes the rated usage of a period (vigil must not be running on the data dir)
   version      print the version
 
 flags of the server commands:
@@ -63,6 +69,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		_, err := stdout.Write(config.DefaultYAML())
 		return err
+	case "billing":
+		if len(rest) == 0 || rest[0] != "export" {
+			return errors.New("usage: vigil billing export --from T --to T [--project P] [--format csv|json|focus] [server flags]")
+		}
+		return billingExport(rest[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -114,7 +125,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 func loadConfig(cmd string, args []string) (config.Config, error) {
+	return loadConfigWith(cmd, args, nil)
+}
+
+// loadConfigWith parses the server flags, and those extra adds to fs.
+func loadConfigWith(cmd string, args []string, extra func(fs *flag.FlagSet)) (config.Config, error) {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	if extra != nil {
+		extra(fs)
+	}
 	file := fs.String("config", "", "YAML configuration file")
 	dataDir := fs.String("data-dir", "", "data directory")
 	listen := fs.String("listen", "", "API listen address")
@@ -155,4 +174,46 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// billingExport rates a period from the index and storage of the data
+// directory and writes it to stdout.
+func billingExport(args []string, stdout, stderr io.Writer) error {
+	var from, to, project, format string
+	cfg, err := loadConfigWith("billing export", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&from, "from", "", "start of the period (RFC 3339 or a date)")
+		fs.StringVar(&to, "to", "", "end of the period, exclusive")
+		fs.StringVar(&project, "project", "", "only this project")
+		fs.StringVar(&format, "format", "csv", "csv, json or focus")
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Billing.ConfigFile == "" {
+		return errors.New("billing.config_file is not set: there is no rating configuration")
+	}
+	rating, err := billing.LoadConfig(cfg.Billing.ConfigFile)
+	if err != nil {
+		return err
+	}
+	start, err := billing.ParseTime(from)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	end, err := billing.ParseTime(to)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	ctx := context.Background()
+	idx, err := index.Open(ctx, cfg.IndexURL(), index.Options{NoMigrate: true})
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	st, err := storage.OpenPebble(filepath.Join(cfg.DataDir, "series"), storage.PebbleOptions{Logger: cfg.Logger(stderr)})
+	if err != nil {
+		return fmt.Errorf("%w (while vigil runs on this data directory, use GET /v1/billing/export)", err)
+	}
+	defer st.Close()
+	return billing.Export(ctx, billing.NewIndexSource(idx, query.NewReader(st)), rating, start, end, project, format, stdout)
 }

@@ -28,6 +28,7 @@ type Config struct {
 	API           APIConfig       `yaml:"api" doc:"The REST API: Gnocchi v1 and Aodh v2, /metrics and /healthz."`
 	Agents        AgentsConfig    `yaml:"agents" doc:"The agents: pollers and notification listeners."`
 	Pipeline      PipelineConfig  `yaml:"pipeline" doc:"The sample pipeline of sources, transformers and publishers."`
+	Billing       BillingConfig   `yaml:"billing" doc:"Rating of metered usage and its exports (GET /v1/billing/..., vigil billing export, scheduled files)."`
 }
 
 // LogConfig configures logging.
@@ -168,6 +169,17 @@ type PipelineConfig struct {
 	File string `yaml:"file" doc:"Ceilometer pipeline.yaml of sources, transformers and publishers. Empty publishes every sample unchanged to the bus."`
 }
 
+// BillingConfig configures rating and exports.
+type BillingConfig struct {
+	ConfigFile string   `yaml:"config_file" doc:"Rating configuration (services, units, price lists; see api/billing/FORMAT.md). Empty turns billing off: its endpoints answer 501."`
+	Schedule   string   `yaml:"schedule" doc:"Period of the scheduled exports: hourly, daily or monthly; empty writes none."`
+	Dir        string   `yaml:"dir" doc:"Existing directory that receives the scheduled exports, one file per closed period and format."`
+	Formats    []string `yaml:"formats" doc:"Formats of the scheduled exports: csv, json and focus."`
+	Delay      Duration `yaml:"delay" doc:"How long after a period closes it is exported, so that measures arriving late are in."`
+	Since      string   `yaml:"since" doc:"First period to export (RFC 3339 or a date), missing periods from it on are written; empty starts after the newest file in dir."`
+	Project    string   `yaml:"project" doc:"Restricts the scheduled exports to one project; empty exports all."`
+}
+
 // Default returns the configuration of a single-machine install: the
 // embedded NATS server without a TCP port, SQLite and the series storage
 // under ./data, the API on 127.0.0.1:8041 and the host poller every 10 s.
@@ -185,6 +197,7 @@ func Default() Config {
 			Replicas:      b.Replicas,
 		},
 		Storage:   StorageConfig{MemtableMB: 16, CacheMB: 16},
+		Billing:   BillingConfig{Formats: []string{"focus"}, Delay: Duration(15 * 60e9)},
 		Processor: ProcessorConfig{ID: hostname(), BatchMax: 256, FlushInterval: Duration(100e6)},
 		API: APIConfig{
 			Listen:       "127.0.0.1:8041",

@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 	v.intRange("storage.cache_mb", int64(c.Storage.CacheMB), 1, 65536)
 	c.validateProcessor(v)
 	c.validateAPI(v)
+	c.validateBilling(v)
 	c.validateAgents(v)
 	v.file("pipeline.file", c.Pipeline.File)
 	return errors.Join(v.errs...)
@@ -366,4 +367,33 @@ func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(s))
 	return l, err
+}
+
+func (c *Config) validateBilling(v *validator) {
+	b := &c.Billing
+	if b.ConfigFile != "" {
+		v.file("billing.config_file", b.ConfigFile)
+	}
+	if b.Schedule != "" {
+		v.oneOf("billing.schedule", b.Schedule, "hourly", "daily", "monthly")
+		if b.ConfigFile == "" {
+			v.bad("billing.schedule", "needs billing.config_file")
+		}
+		if b.Dir == "" {
+			v.bad("billing.dir", "must be set when billing.schedule is")
+		} else if st, err := os.Stat(b.Dir); err != nil || !st.IsDir() {
+			v.bad("billing.dir", "%q is not an existing directory", b.Dir)
+		}
+	}
+	for i, f := range b.Formats {
+		v.oneOf(fmt.Sprintf("billing.formats[%d]", i), f, "csv", "json", "focus")
+	}
+	v.durRange("billing.delay", b.Delay, 0, 31*24*time.Hour)
+	if b.Since != "" {
+		if _, err := time.Parse(time.RFC3339, b.Since); err != nil {
+			if _, err := time.Parse(time.DateOnly, b.Since); err != nil {
+				v.bad("billing.since", "must be RFC 3339 or a date (2006-01-02), got %q", b.Since)
+			}
+		}
+	}
 }

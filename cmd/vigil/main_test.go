@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestVersionAndConfigDefault(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run([]string{"version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "vigil ") {
+		t.Fatalf("version: %q %v", out.String(), err)
+	}
+	out.Reset()
+	if err := run([]string{"config", "default"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "data_dir:") {
+		t.Fatalf("config default: %v\n%s", err, out.String())
+	}
+	if err := run([]string{"frobnicate"}, &out, &errOut); err == nil {
+		t.Fatal("an unknown command was accepted")
+	}
+	if err := run([]string{"all", "--listen", "nonsense"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "api.listen") {
+		t.Fatalf("a bad --listen: %v, want an error naming api.listen", err)
+	}
+}
+
+func TestBillingExportCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if err := run([]string{"migrate", "--data-dir", dir}, &out, &errOut); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, errOut.String())
+	}
+	err := run([]string{"billing", "export", "--data-dir", dir, "--from", "2024-03-01", "--to", "2024-04-01"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "billing.config_file") {
+		t.Fatalf("export without a rating config: %v", err)
+	}
+	rating, err := filepath.Abs("../../api/billing/testdata/rating.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(rating); err != nil {
+		t.Fatalf("test rating config: %v", err)
+	}
+	t.Setenv("VIGIL_BILLING_CONFIG_FILE", rating)
+	if err := run([]string{"billing", "export", "--data-dir", dir, "--from", "2024-03-01", "--to", "yesterday-ish"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--to") {
+		t.Fatalf("a bad --to: %v", err)
+	}
+	out.Reset()
+	if err := run([]string{"billing", "export", "--data-dir", dir, "--from", "2024-03-01", "--to", "2024-04-01", "--format", "focus"}, &out, &errOut); err != nil {
+		t.Fatalf("export: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "BilledCost") {
+		t.Errorf("an empty period's FOCUS export lacks its header:\n%s", out.String())
+	}
+}
