@@ -13,7 +13,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all deps services build run test test-short bench lint fuzz generate clean
+.PHONY: all deps services build run test test-short bench lint fuzz generate grafana clean
 
 all: build
 
@@ -56,10 +56,17 @@ build:
 run: build
 	./$(BIN) all --data-dir ./data
 
-## test: the whole suite, with the race detector.
+## test: the whole suite, with the race detector, and the Grafana
+## frontend's checks (npm ci from the lock file, tsc, eslint, jest, build).
 test: deps services
 	$(GO) vet $(GOFLAGS_T) ./...
 	$(GO) test $(GOFLAGS_T) -race -timeout 20m ./...
+	bash grafana/frontend/check.sh
+
+## grafana: the plugin folder and zip under dist/, to copy into Grafana's
+## plugins directory.
+grafana:
+	GO=$(GO) bash grafana/build.sh
 
 test-short:
 	$(GO) test $(GOFLAGS_T) -short ./...
