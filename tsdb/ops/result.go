@@ -211,6 +211,9 @@ func AppendPyFloat(dst []byte, f float64) []byte {
 	if a := math.Abs(f); a < 1e-4 || a >= 1e16 {
 		return strconv.AppendFloat(dst, f, 'e', -1, 64)
 	}
+	if out, ok := appendCentDecimal(dst, f); ok {
+		return out
+	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, f, 'f', -1, 64)
 	for _, c := range dst[start:] {
@@ -219,4 +222,32 @@ func AppendPyFloat(dst []byte, f float64) []byte {
 		}
 	}
 	return append(dst, ".0"...)
+}
+
+// appendCentDecimal appends f when it is a number of hundredths below 1e9
+// in magnitude, the common case of metering values, without the general
+// shortest-representation search. There the decimal with at most two
+// fraction digits that equals f is its shortest representation: parsing it
+// gives f back, and below 1e9 a float's neighbours are far closer than a
+// hundredth, so no shorter string can.
+func appendCentDecimal(dst []byte, f float64) ([]byte, bool) {
+	if !(math.Abs(f) < 1e9) {
+		return dst, false
+	}
+	r := math.Round(f * 100)
+	if r/100 != f {
+		return dst, false
+	}
+	n := int64(r)
+	if n < 0 {
+		dst = append(dst, '-')
+		n = -n
+	}
+	dst = strconv.AppendInt(dst, n/100, 10)
+	frac := n % 100
+	dst = append(dst, '.', byte('0'+frac/10))
+	if frac%10 != 0 {
+		dst = append(dst, byte('0'+frac%10))
+	}
+	return dst, true
 }
