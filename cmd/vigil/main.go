@@ -30,7 +30,8 @@ commands:
   all          run agents, processor and API in one process (embedded NATS, SQLite, local storage by default)
   agent        run the polling agent
   processor    run the sample processor (bus → storage)
-  api          run the REST API
+  api          run the REST API (Gnocchi v1, Aodh v2, billing)
+  evaluator    run the alarm evaluator and notifier
   migrate      upgrade the index schema and exit
   config       'config default' prints the default configuration file
   billing      'billing export --from T --to T [--project P] [--format csv|json|focus]'
@@ -83,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"agent":     {Agent: true},
 		"processor": {Processor: true},
 		"api":       {API: true},
+		"evaluator": {Evaluator: true},
 		"migrate":   {},
 	}
 	r, ok := roles[cmd]

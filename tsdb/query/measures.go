@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,13 +39,24 @@ type MeasuresOptions struct {
 // at the granularity asked for.
 var ErrNoAggregation = errors.New("aggregation method does not exist")
 
-// Reader reads aggregated series.
+// Reader reads aggregated series. It is safe for concurrent use.
 type Reader struct {
 	store storage.Storage
+	// scratch pools the decoded split and the read buffer: a split holds
+	// every method's column, far more than the one asked for, and a fresh
+	// one per read made the garbage collector the tail of every query.
+	scratch sync.Pool
+}
+
+type scratch struct {
+	sp  split.Split
+	buf []byte
 }
 
 // NewReader returns a reader over store.
-func NewReader(store storage.Storage) *Reader { return &Reader{store: store} }
+func NewReader(store storage.Storage) *Reader {
+	return &Reader{store: store, scratch: sync.Pool{New: func() any { return new(scratch) }}}
+}
 
 // Measures returns the points of metric id (of policy p) chosen by o, coarsest
 // granularity first and by ascending timestamp within one, as Gnocchi orders
@@ -70,8 +82,8 @@ func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, 
 	}
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Granularity > defs[j].Granularity })
 	var out []Measure
-	var sp split.Split
-	var buf []byte
+	sc := r.scratch.Get().(*scratch)
+	defer r.scratch.Put(sc)
 	for _, d := range defs {
 		g := int64(d.Granularity)
 		from, to := int64(math.MinInt64), int64(math.MaxInt64)
@@ -87,18 +99,22 @@ func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, 
 		}
 		first := len(out)
 		for _, st := range starts {
-			buf, err = r.store.GetSplit(ctx, id, g, st, buf[:0])
+			sc.buf, err = r.store.GetSplit(ctx, id, g, st, sc.buf[:0])
 			if errors.Is(err, storage.ErrNotFound) {
 				continue // expired between the listing and the read
 			}
 			if err != nil {
 				return nil, fmt.Errorf("cannot read split %d of metric %s at %v: %w", st, id, d.Granularity, err)
 			}
-			if err := split.Decode(buf, &sp); err != nil {
+			if err := split.Decode(sc.buf, &sc.sp); err != nil {
 				return nil, fmt.Errorf("cannot decode split %d of metric %s at %v: %w", st, id, d.Granularity, err)
 			}
+			sp := &sc.sp
 			if col >= len(sp.Columns) {
 				continue
+			}
+			if out == nil {
+				out = make([]Measure, 0, len(sp.Slots))
 			}
 			for i, slot := range sp.Slots {
 				ts := sp.Start + int64(slot)*g

@@ -19,6 +19,10 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/google/uuid"
 
+	"github.com/vigil-telemetry/vigil/alarms/evaluator"
+	"github.com/vigil-telemetry/vigil/alarms/metering"
+	"github.com/vigil-telemetry/vigil/alarms/notifier"
+	"github.com/vigil-telemetry/vigil/alarms/store"
 	"github.com/vigil-telemetry/vigil/api"
 	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
 	"github.com/vigil-telemetry/vigil/pipeline/bus"
@@ -30,11 +34,11 @@ import (
 
 // Roles says which parts run in this process.
 type Roles struct {
-	Agent, Processor, API bool
+	Agent, Processor, API, Evaluator bool
 }
 
 // All is every part, as `vigil all` runs them.
-var All = Roles{Agent: true, Processor: true, API: true}
+var All = Roles{Agent: true, Processor: true, API: true, Evaluator: true}
 
 // App is a running vigil.
 type App struct {
@@ -49,6 +53,10 @@ type App struct {
 	ln    net.Listener
 
 	parts []partState // optional parts and why they are off
+
+	alarms    *store.Store
+	evaluator *evaluator.Evaluator
+	notifier  *notifier.Notifier
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -79,7 +87,7 @@ func Start(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger
 	if a.bus, err = bus.Open(ctx, bcfg, log.With("part", "bus"), bus.WithMetrics(a.set)); err != nil {
 		return nil, fmt.Errorf("cannot open the bus: %w", err)
 	}
-	if roles.Processor || roles.API {
+	if roles.Processor || roles.API || roles.Evaluator {
 		if a.idx, err = index.Open(ctx, cfg.IndexURL(), index.Options{MaxOpenConns: cfg.Index.MaxOpenConns}); err != nil {
 			return nil, fmt.Errorf("cannot open the index: %w", err)
 		}
@@ -96,7 +104,20 @@ func Start(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger
 			BatchMax:      cfg.Processor.BatchMax,
 			FlushInterval: cfg.Processor.FlushInterval.D(),
 		}, a.bus, a.idx, a.store, a.set, log.With("part", "processor"))
+		ann := metering.NewAnnouncer(a.idx, a.bus.Conn(), cfg.NATS.SubjectPrefix, a.set, log.With("part", "announcer"))
+		a.proc.OnFlush = ann.Updated
+		a.run("announcer", func() error { return ann.Run(ctx) })
 		a.run("processor", func() error { return a.proc.Run(ctx) })
+	}
+	if roles.API || roles.Evaluator {
+		if a.alarms, err = a.openAlarmStore(ctx); err != nil {
+			return nil, fmt.Errorf("cannot open the alarm store: %w", err)
+		}
+	}
+	if roles.Evaluator {
+		if err := a.startEvaluator(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if roles.Agent {
 		if err := a.startAgents(ctx); err != nil {
@@ -131,18 +152,25 @@ func (a *App) startAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	backlog := api.NewBusBacklog(a.bus)
+	health := []api.HealthCheck{
+		{Name: "bus", Check: a.bus.Healthy},
+		{Name: "index", Check: a.idx.Ping},
+	}
+	for _, p := range a.parts {
+		health = append(health, api.HealthCheck{Name: p.name, Optional: true, Check: func(context.Context) error { return p.err }})
+	}
 	deps := api.Deps{
-		Index:        a.idx,
-		Reader:       query.NewReader(a.store),
-		Publisher:    a.bus,
-		Auth:         auth,
-		Metrics:      a.set,
-		MaxBodyBytes: a.cfg.API.MaxBodyBytes,
-		Log:          a.log.With("part", "api"),
-		Health: []api.HealthCheck{
-			{Name: "bus", Check: a.bus.Healthy},
-			{Name: "index", Check: a.idx.Ping},
-		},
+		Index:              a.idx,
+		Reader:             query.NewReader(a.store),
+		Publisher:          backlog,
+		Backlog:            backlog,
+		CORSAllowedOrigins: a.cfg.API.CORS.AllowedOrigins,
+		Auth:               auth,
+		Metrics:            a.set,
+		MaxBodyBytes:       a.cfg.API.MaxBodyBytes,
+		Log:                a.log.With("part", "api"),
+		Health:             health,
 		MetricDeleted: func(ctx context.Context, id uuid.UUID) {
 			if a.proc != nil {
 				a.proc.Resolver().ForgetMetric(id)
@@ -154,6 +182,9 @@ func (a *App) startAPI(ctx context.Context) error {
 	}
 	if a.proc != nil {
 		deps.Status = a.proc
+	}
+	if deps.Routes, err = a.alarmRoutes(auth); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", a.cfg.API.Listen)
 	if err != nil {
@@ -211,6 +242,18 @@ func (a *App) Stop(ctx context.Context) error {
 }
 
 func (a *App) close() {
+	if a.notifier != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := a.notifier.Close(ctx); err != nil {
+			a.log.Warn("alarm notifications still queued at shutdown", "err", err)
+		}
+		cancel()
+	}
+	if a.alarms != nil {
+		if err := a.alarms.Close(); err != nil {
+			a.log.Error("cannot close the alarm store", "err", err)
+		}
+	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.log.Error("cannot close the series storage", "err", err)

@@ -252,9 +252,18 @@ func TestAllEmbedded(t *testing.T) {
 	defer stop(t, a)
 	checkHostPath(t, a)
 
-	var health map[string]any
-	if code := get(t, a, "/healthz", &health); code != http.StatusOK || health["status"] != "ok" {
+	var health struct {
+		Status string
+		Parts  map[string]map[string]string
+	}
+	if code := get(t, a, "/healthz", &health); code != http.StatusOK || health.Status != "ok" {
 		t.Errorf("healthz = %d %v", code, health)
+	}
+	if p := health.Parts["pollster.host"]; p["status"] != "up" {
+		t.Errorf("healthz says the host pollster is %v, want up", p)
+	}
+	if p := health.Parts["pollster.libvirt"]; p["status"] != "off" || !strings.Contains(p["reason"], "agents.libvirt.enabled") {
+		t.Errorf("healthz says the libvirt pollster is %v, want off naming agents.libvirt.enabled", p)
 	}
 	resp, err := http.Get("http://" + a.Addr() + "/metrics")
 	if err != nil {

@@ -28,6 +28,7 @@ type Config struct {
 	API           APIConfig       `yaml:"api" doc:"The REST API: Gnocchi v1 and Aodh v2, /metrics and /healthz."`
 	Agents        AgentsConfig    `yaml:"agents" doc:"The agents: pollers and notification listeners."`
 	Pipeline      PipelineConfig  `yaml:"pipeline" doc:"The sample pipeline of sources, transformers and publishers."`
+	Alarms        AlarmsConfig    `yaml:"alarms" doc:"The alarm evaluator and the Aodh v2 API (/v2/alarms)."`
 	Billing       BillingConfig   `yaml:"billing" doc:"Rating of metered usage and its exports (GET /v1/billing/..., vigil billing export, scheduled files)."`
 }
 
@@ -169,6 +170,12 @@ type PipelineConfig struct {
 	File string `yaml:"file" doc:"Ceilometer pipeline.yaml of sources, transformers and publishers. Empty publishes every sample unchanged to the bus."`
 }
 
+// AlarmsConfig configures the alarm evaluator.
+type AlarmsConfig struct {
+	SweepInterval   Duration `yaml:"sweep_interval" doc:"How often every alarm is evaluated whatever the data (Aodh's evaluation_interval); alarms are also evaluated as soon as ingest updates their series."`
+	QuotaPerProject int      `yaml:"quota_per_project" doc:"Most alarms one project may have; 0 is unlimited."`
+}
+
 // BillingConfig configures rating and exports.
 type BillingConfig struct {
 	ConfigFile string   `yaml:"config_file" doc:"Rating configuration (services, units, price lists; see api/billing/FORMAT.md). Empty turns billing off: its endpoints answer 501."`
@@ -197,6 +204,7 @@ func Default() Config {
 			Replicas:      b.Replicas,
 		},
 		Storage:   StorageConfig{MemtableMB: 16, CacheMB: 16},
+		Alarms:    AlarmsConfig{SweepInterval: Duration(60e9)},
 		Billing:   BillingConfig{Formats: []string{"focus"}, Delay: Duration(15 * 60e9)},
 		Processor: ProcessorConfig{ID: hostname(), BatchMax: 256, FlushInterval: Duration(100e6)},
 		API: APIConfig{

@@ -37,6 +37,8 @@ func (c *Config) Validate() error {
 	c.validateProcessor(v)
 	c.validateAPI(v)
 	c.validateBilling(v)
+	v.durRange("alarms.sweep_interval", c.Alarms.SweepInterval, time.Second, 24*time.Hour)
+	v.intRange("alarms.quota_per_project", int64(c.Alarms.QuotaPerProject), 0, 1<<31-1)
 	c.validateAgents(v)
 	v.file("pipeline.file", c.Pipeline.File)
 	return errors.Join(v.errs...)
