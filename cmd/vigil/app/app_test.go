@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -380,5 +381,73 @@ func deleteStreams(t *testing.T, prefix string) {
 		if err := js.DeleteStream(ctx, n); err != nil {
 			t.Errorf("delete stream %s: %v", n, err)
 		}
+	}
+}
+
+func send(t *testing.T, a *App, method, path, body string, want int) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+a.Addr()+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-User-Id", "tester")
+	req.Header.Set("X-Project-Id", "ops")
+	req.Header.Set("X-Roles", "admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, out, want)
+	}
+	return out
+}
+
+// TestAlarmFiresFromPostedMeasures posts a breaching measure through the
+// Gnocchi API and expects the alarm's webhook, called with Aodh's body,
+// within seconds: the measure goes through JetStream and ingest, whose
+// announcement makes the evaluator look at once.
+func TestAlarmFiresFromPostedMeasures(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Agents.Host.Enabled = false
+	a := start(t, cfg)
+	defer stop(t, a)
+
+	calls := make(chan map[string]any, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		calls <- body
+	}))
+	defer hook.Close()
+
+	send(t, a, http.MethodPost, "/v1/archive_policy", `{"name":"fast","aggregation_methods":["mean","max"],"definition":[{"granularity":"1s","points":3600}]}`, http.StatusCreated)
+	var m struct{ ID string }
+	if err := json.Unmarshal(send(t, a, http.MethodPost, "/v1/metric", `{"archive_policy_name":"fast","name":"load"}`, http.StatusCreated), &m); err != nil {
+		t.Fatal(err)
+	}
+	alarm := fmt.Sprintf(`{"name":"hot","type":"gnocchi_aggregation_by_metrics_threshold","alarm_actions":[%q],
+		"gnocchi_aggregation_by_metrics_threshold_rule":{"metrics":[%q],"aggregation_method":"mean","granularity":1,
+		"evaluation_periods":1,"threshold":50,"comparison_operator":"gt"}}`, hook.URL, m.ID)
+	var created struct {
+		AlarmID string `json:"alarm_id"`
+	}
+	if err := json.Unmarshal(send(t, a, http.MethodPost, "/v2/alarms", alarm, http.StatusCreated), &created); err != nil {
+		t.Fatal(err)
+	}
+	posted := time.Now()
+	send(t, a, http.MethodPost, "/v1/metric/"+m.ID+"/measures", fmt.Sprintf(`[{"timestamp":%q,"value":93.5}]`, posted.UTC().Format(time.RFC3339Nano)), http.StatusAccepted)
+	select {
+	case body := <-calls:
+		t.Logf("webhook called %v after the POST", time.Since(posted))
+		if body["alarm_id"] != created.AlarmID || body["current"] != "alarm" || body["alarm_name"] != "hot" {
+			t.Fatalf("webhook body %v", body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the alarm's webhook was not called within 20 s of the breaching measure")
+	}
+	var st string
+	if err := json.Unmarshal(send(t, a, http.MethodGet, "/v2/alarms/"+created.AlarmID+"/state", "", http.StatusOK), &st); err != nil || st != "alarm" {
+		t.Fatalf("state %q, %v; want alarm", st, err)
 	}
 }
