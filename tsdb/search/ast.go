@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 the sentinel errors begin Gnocchi's messages, which are capitalised
+
 package search
 
 import (
@@ -26,7 +28,8 @@ const (
 )
 
 // Errors callers branch on to pick a status code; every error returned by
-// this package wraps exactly one of them.
+// this package wraps exactly one of them. They are capitalised because they
+// begin the messages clients see, which are Gnocchi's.
 var (
 	// ErrSyntax marks a filter that is not well formed.
 	ErrSyntax = errors.New("Invalid filter")
