@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -103,12 +104,9 @@ func (a *App) alarmRoutes(auth api.Authenticator) ([]func(*http.ServeMux), error
 	}
 	routes := []func(*http.ServeMux){func(mux *http.ServeMux) { aodh.Register(mux, deps) }}
 
-	var rating *billing.Config
-	if f := a.cfg.Billing.ConfigFile; f != "" {
-		var err error
-		if rating, err = billing.LoadConfig(f); err != nil {
-			return nil, fmt.Errorf("billing.config_file: %w", err)
-		}
+	rating, err := a.rating()
+	if err != nil {
+		return nil, err
 	}
 	bdeps := billing.Deps{
 		Source: billing.NewIndexSource(a.idx, query.NewReader(a.store)),
@@ -121,4 +119,53 @@ func (a *App) alarmRoutes(auth api.Authenticator) ([]func(*http.ServeMux), error
 	}
 	routes = append(routes, func(mux *http.ServeMux) { billing.Register(mux, bdeps) })
 	return routes, nil
+}
+
+// rating loads billing.config_file, once; nil when billing is off.
+func (a *App) rating() (*billing.Config, error) {
+	if a.ratingCfg != nil || a.cfg.Billing.ConfigFile == "" {
+		return a.ratingCfg, nil
+	}
+	c, err := billing.LoadConfig(a.cfg.Billing.ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("billing.config_file: %w", err)
+	}
+	a.ratingCfg = c
+	return c, nil
+}
+
+// startBillingSchedule writes each closed period's export to billing.dir
+// when billing.schedule is set.
+func (a *App) startBillingSchedule(ctx context.Context) error {
+	b := a.cfg.Billing
+	if b.Schedule == "" {
+		return nil
+	}
+	rating, err := a.rating()
+	if err != nil {
+		return err
+	}
+	period, err := billing.ParsePeriod(b.Schedule)
+	if err != nil {
+		return fmt.Errorf("billing.schedule: %w", err)
+	}
+	sc := billing.ScheduleConfig{Period: period, Dir: b.Dir, Delay: b.Delay.D(), Project: b.Project}
+	for _, f := range b.Formats {
+		ff, err := billing.ParseFormat(f)
+		if err != nil {
+			return fmt.Errorf("billing.formats: %w", err)
+		}
+		sc.Formats = append(sc.Formats, ff)
+	}
+	if b.Since != "" {
+		if sc.Since, err = billing.ParseTime(b.Since); err != nil {
+			return fmt.Errorf("billing.since: %w", err)
+		}
+	}
+	s, err := billing.NewScheduler(billing.NewIndexSource(a.idx, query.NewReader(a.store)), rating, sc, time.Now, a.log.With("part", "billing"))
+	if err != nil {
+		return fmt.Errorf("cannot start the billing schedule: %w", err)
+	}
+	a.run("billing", func() error { return s.Run(ctx) })
+	return nil
 }

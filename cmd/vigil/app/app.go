@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-telemetry/vigil/alarms/notifier"
 	"github.com/vigil-telemetry/vigil/alarms/store"
 	"github.com/vigil-telemetry/vigil/api"
+	"github.com/vigil-telemetry/vigil/api/billing"
 	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
 	"github.com/vigil-telemetry/vigil/pipeline/bus"
 	"github.com/vigil-telemetry/vigil/tsdb/index"
@@ -53,6 +54,8 @@ type App struct {
 	ln    net.Listener
 
 	parts []partState // optional parts and why they are off
+
+	ratingCfg *billing.Config
 
 	alarms    *store.Store
 	evaluator *evaluator.Evaluator
@@ -116,6 +119,11 @@ func Start(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger
 	}
 	if roles.Evaluator {
 		if err := a.startEvaluator(ctx); err != nil {
+			return nil, err
+		}
+		// Scheduled exports run beside the evaluator: one per deployment,
+		// like the clock-driven alarms.
+		if err := a.startBillingSchedule(ctx); err != nil {
 			return nil, err
 		}
 	}

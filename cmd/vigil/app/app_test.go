@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -449,5 +450,41 @@ func TestAlarmFiresFromPostedMeasures(t *testing.T) {
 	var st string
 	if err := json.Unmarshal(send(t, a, http.MethodGet, "/v2/alarms/"+created.AlarmID+"/state", "", http.StatusOK), &st); err != nil || st != "alarm" {
 		t.Fatalf("state %q, %v; want alarm", st, err)
+	}
+}
+
+// TestBillingScheduleWritesClosedPeriods starts vigil all with an hourly
+// billing schedule that begins three hours ago: the closed hours appear as
+// files in billing.dir.
+func TestBillingScheduleWritesClosedPeriods(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Agents.Host.Enabled = false
+	rating, err := filepath.Abs("../../../api/billing/testdata/rating.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cfg.Billing.ConfigFile = rating
+	cfg.Billing.Schedule = "hourly"
+	cfg.Billing.Dir = out
+	cfg.Billing.Delay = 0
+	cfg.Billing.Formats = []string{"csv", "focus"}
+	cfg.Billing.Since = time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour).Format(time.RFC3339)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, cfg)
+	defer stop(t, a)
+	eventually(t, 20*time.Second, "three closed hours exported in two formats", func() error {
+		files, _ := filepath.Glob(filepath.Join(out, "*"))
+		if len(files) < 6 {
+			return fmt.Errorf("%d files: %v", len(files), files)
+		}
+		return nil
+	})
+	// The billing endpoints are mounted on the API too.
+	body := send(t, a, http.MethodGet, "/v1/billing/summary?from="+url.QueryEscape(cfg.Billing.Since)+"&to="+url.QueryEscape(time.Now().UTC().Truncate(time.Hour).Format(time.RFC3339)), "", http.StatusOK)
+	if !strings.Contains(string(body), "{") {
+		t.Fatalf("summary %s", body)
 	}
 }
