@@ -30,6 +30,7 @@ import (
 	"github.com/vigil-telemetry/vigil/tsdb/index"
 	"github.com/vigil-telemetry/vigil/tsdb/ingest"
 	"github.com/vigil-telemetry/vigil/tsdb/query"
+	"github.com/vigil-telemetry/vigil/tsdb/retention"
 	"github.com/vigil-telemetry/vigil/tsdb/storage"
 )
 
@@ -110,6 +111,10 @@ func Start(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger
 		ann := metering.NewAnnouncer(a.idx, a.bus.Conn(), cfg.NATS.SubjectPrefix, a.set, log.With("part", "announcer"))
 		a.proc.OnFlush = ann.Updated
 		a.run("announcer", func() error { return ann.Run(ctx) })
+		jan := retention.New(retention.Config{
+			Resources: cfg.Retention.Resources.D(), History: cfg.Retention.History.D(), Interval: cfg.Retention.Interval.D(),
+		}, a.idx, a.store, a.set, log.With("part", "retention"))
+		a.run("retention", func() error { return jan.Run(ctx) })
 		a.run("processor", func() error { return a.proc.Run(ctx) })
 	}
 	if roles.API || roles.Evaluator {

@@ -28,6 +28,7 @@ type Config struct {
 	API           APIConfig       `yaml:"api" doc:"The REST API: Gnocchi v1 and Aodh v2, /metrics and /healthz."`
 	Agents        AgentsConfig    `yaml:"agents" doc:"The agents: pollers and notification listeners."`
 	Pipeline      PipelineConfig  `yaml:"pipeline" doc:"The sample pipeline of sources, transformers and publishers."`
+	Retention     RetentionConfig `yaml:"retention" doc:"How long the store keeps ended resources and superseded revisions; series retention is the archive policies'."`
 	Alarms        AlarmsConfig    `yaml:"alarms" doc:"The alarm evaluator and the Aodh v2 API (/v2/alarms)."`
 	Billing       BillingConfig   `yaml:"billing" doc:"Rating of metered usage and its exports (GET /v1/billing/..., vigil billing export, scheduled files)."`
 }
@@ -170,6 +171,13 @@ type PipelineConfig struct {
 	File string `yaml:"file" doc:"Ceilometer pipeline.yaml of sources, transformers and publishers. Empty publishes every sample unchanged to the bus."`
 }
 
+// RetentionConfig configures the store's janitor.
+type RetentionConfig struct {
+	Resources Duration `yaml:"resources" doc:"How long a resource is kept after its ended_at; then it is deleted with its metrics and their series. 0 keeps ended resources forever."`
+	History   Duration `yaml:"history" doc:"How long a superseded revision of a resource is kept in its history; 0 keeps history forever."`
+	Interval  Duration `yaml:"interval" doc:"Time between two passes of the janitor, which also frees the series of deleted metrics."`
+}
+
 // AlarmsConfig configures the alarm evaluator.
 type AlarmsConfig struct {
 	SweepInterval   Duration `yaml:"sweep_interval" doc:"How often every alarm is evaluated whatever the data (Aodh's evaluation_interval); alarms are also evaluated as soon as ingest updates their series."`
@@ -205,6 +213,7 @@ func Default() Config {
 		},
 		Storage:   StorageConfig{MemtableMB: 16, CacheMB: 16},
 		Alarms:    AlarmsConfig{SweepInterval: Duration(60e9)},
+		Retention: RetentionConfig{Interval: Duration(10 * 60e9)},
 		Billing:   BillingConfig{Formats: []string{"focus"}, Delay: Duration(15 * 60e9)},
 		Processor: ProcessorConfig{ID: hostname(), BatchMax: 256, FlushInterval: Duration(100e6)},
 		API: APIConfig{
