@@ -209,7 +209,9 @@ func loadDay(b *testing.B, e *env, ids []string) time.Time {
 	start := time.Now().Add(-24 * time.Hour).Truncate(time.Hour)
 	rng := rand.New(rand.NewPCG(3, 3))
 	for off := 0; off < 86400; off += 3600 {
-		e.must(202, admin, "POST", "/v1/batch/metrics/measures", batchBody(rng, ids, start.Add(time.Duration(off)*time.Second), 3600))
+		for k := 0; k < len(ids); k += 10 {
+			e.must(202, admin, "POST", "/v1/batch/metrics/measures", batchBody(rng, ids[k:min(k+10, len(ids))], start.Add(time.Duration(off)*time.Second), 3600))
+		}
 	}
 	for _, id := range ids {
 		e.must(200, admin, "GET", "/v1/metric/"+id+"/measures?refresh=true&granularity=3600", nil)
@@ -255,10 +257,15 @@ func BenchmarkGetMeasures(b *testing.B) {
 
 // BenchmarkAggregates10 evaluates (aggregate mean (metric ...)) over ten
 // metrics' 60 s series of a day over HTTP.
-func BenchmarkAggregates10(b *testing.B) {
+func BenchmarkAggregates10(b *testing.B) { benchAggregates(b, 10) }
+
+// BenchmarkAggregates100 is the same over a hundred metrics.
+func BenchmarkAggregates100(b *testing.B) { benchAggregates(b, 100) }
+
+func benchAggregates(b *testing.B, n int) {
 	e := newEnv(b, "sqlite", envOptions{quietLogging: true})
 	benchPolicy(b, e)
-	ids := benchMetrics(b, e, 10)
+	ids := benchMetrics(b, e, n)
 	loadDay(b, e, ids)
 	var refs []string
 	for _, id := range ids {
