@@ -64,7 +64,10 @@ type basicAuth struct{}
 
 func (basicAuth) Authenticate(r *http.Request) (Identity, error) {
 	h := r.Header.Get("Authorization")
-	enc, ok := strings.CutPrefix(h, "Basic ")
+	// The scheme is case-insensitive (RFC 7235); gnocchiclient sends
+	// "basic".
+	scheme, enc, ok := strings.Cut(h, " ")
+	ok = ok && strings.EqualFold(scheme, "Basic")
 	if !ok {
 		return Identity{}, errorf(http.StatusUnauthorized, "Authentication required")
 	}
