@@ -7,7 +7,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,5 +246,88 @@ func BenchmarkActiveMetrics100k(b *testing.B) {
 		b.ReportMetric(peak/1e6, "peak-RSS-MB")
 		b.ReportMetric(float64(n)/created.Seconds(), "metrics-created/s")
 		fmt.Printf("100,000 active metrics: peak RSS %.1f MB; created at %.0f/s\n", peak/1e6, float64(n)/created.Seconds())
+	}
+}
+
+// BenchmarkAlarmLatencyThroughVigil measures, with 10,000 enabled alarms in
+// a `vigil all` process, the time from the POST of a breaching measure to
+// the alarm's webhook receiving Aodh's call, at granularity 1 s.
+func BenchmarkAlarmLatencyThroughVigil(b *testing.B) {
+	const alarms, probes = 10000, 200
+	bin := buildVigil(b)
+	for range b.N {
+		var mu sync.Mutex
+		arrived := make(map[string]time.Time, probes)
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				AlarmName string `json:"alarm_name"`
+				Current   string `json:"current"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&body)
+			if body.Current == "alarm" {
+				mu.Lock()
+				if _, ok := arrived[body.AlarmName]; !ok {
+					arrived[body.AlarmName] = time.Now()
+				}
+				mu.Unlock()
+			}
+		}))
+		p := startVigil(b, bin, b.TempDir(), append(benchEnv(), "VIGIL_API_AUTH_MODE=noauth", "VIGIL_AGENTS_HOST_ENABLED=false")...)
+		c := newClient(p.addr)
+		c.do(b, http.MethodPost, "/v1/archive_policy", []byte(`{"name":"bench-w","aggregation_methods":["mean"],"definition":[{"granularity":"1s","points":3600}]}`), http.StatusCreated)
+		ids := c.createMetrics(b, alarms)
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					body := fmt.Sprintf(`{"name":"a%d","type":"gnocchi_aggregation_by_metrics_threshold","alarm_actions":[%q],
+						"gnocchi_aggregation_by_metrics_threshold_rule":{"metrics":[%q],"aggregation_method":"mean","granularity":1,
+						"evaluation_periods":1,"threshold":50,"comparison_operator":"gt"}}`, i, hook.URL, ids[i])
+					c.do(b, http.MethodPost, "/v2/alarms", []byte(body), http.StatusCreated)
+				}
+			}()
+		}
+		for i := range alarms {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		time.Sleep(2 * time.Second) // past the creation-time evaluations' step
+		posted := make(map[string]time.Time, probes)
+		for k := range probes {
+			i := k * (alarms / probes)
+			ts := time.Now().UTC()
+			posted[fmt.Sprintf("a%d", i)] = ts
+			c.do(b, http.MethodPost, "/v1/metric/"+ids[i]+"/measures", []byte(fmt.Sprintf(`[{"timestamp":%q,"value":90}]`, ts.Format(time.RFC3339Nano))), http.StatusAccepted)
+			time.Sleep(20 * time.Millisecond)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			mu.Lock()
+			n := len(arrived)
+			mu.Unlock()
+			if n >= probes || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		p.stop(b)
+		hook.Close()
+		var lat []time.Duration
+		for name, t := range posted {
+			if a, ok := arrived[name]; ok {
+				lat = append(lat, a.Sub(t))
+			}
+		}
+		if len(lat) < probes {
+			b.Fatalf("%d of %d alarms called their webhook within 30 s", len(lat), probes)
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
+		fmt.Printf("alarm latency with %d alarms: p50 %v, p99 %v (POST to webhook)\n", alarms, lat[len(lat)/2], lat[len(lat)*99/100])
 	}
 }
