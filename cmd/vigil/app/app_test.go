@@ -23,6 +23,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
 	"github.com/vigil-telemetry/vigil/tsdb/archive"
@@ -487,4 +488,74 @@ func TestBillingScheduleWritesClosedPeriods(t *testing.T) {
 	if !strings.Contains(string(body), "{") {
 		t.Fatalf("summary %s", body)
 	}
+}
+
+// TestEventAlarmFromRabbitMQNotification publishes an oslo.messaging
+// notification on the machine's RabbitMQ: the notification listener makes
+// an event of it, and the event alarm watching that event type calls its
+// webhook.
+func TestEventAlarmFromRabbitMQNotification(t *testing.T) {
+	requireService(t, "127.0.0.1:5672", "start RabbitMQ with: rabbitmq-server -detached")
+	const amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+	exchange := "vigiltest" + strconv.Itoa(rand.IntN(1e9))
+	cfg := testConfig(t, t.TempDir())
+	cfg.Agents.Host.Enabled = false
+	cfg.Agents.Notify.AMQP.URL = amqpURL
+	cfg.Agents.Notify.AMQP.Exchanges = []string{exchange}
+	a := start(t, cfg)
+	defer stop(t, a)
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := ch.ExchangeDelete(exchange, false, false); err != nil {
+			t.Errorf("delete exchange %s: %v", exchange, err)
+		}
+	}()
+
+	calls := make(chan map[string]any, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		calls <- body
+	}))
+	defer hook.Close()
+	send(t, a, http.MethodPost, "/v2/alarms", fmt.Sprintf(`{"name":"created","type":"event","alarm_actions":[%q],
+		"event_rule":{"event_type":"compute.instance.create.end","query":[]}}`, hook.URL), http.StatusCreated)
+
+	msg, _ := json.Marshal(map[string]any{
+		"message_id": "7f0bd1b3-9d4c-4a59-9b5b-7a1f1d8f0a01", "event_type": "compute.instance.create.end",
+		"publisher_id": "compute.node-1", "priority": "INFO", "timestamp": time.Now().UTC().Format("2006-01-02 15:04:05.000000"),
+		"payload": map[string]any{"instance_id": "3c1d7e3e-2b7a-4d4e-9c8e-1a2b3c4d5e6f", "tenant_id": "ops", "user_id": "tester",
+			"display_name": "vm-1", "instance_type": "m1.small", "state": "active", "host": "node-1"},
+	})
+	env, _ := json.Marshal(map[string]any{"oslo.version": "2.0", "oslo.message": string(msg)})
+	// The listener declares its exchanges and queues as it starts.
+	eventually(t, 20*time.Second, "the notification is accepted and the webhook called", func() error {
+		if err := ch.ExchangeDeclarePassive(exchange, "topic", true, false, false, false, nil); err != nil {
+			if ch, err = conn.Channel(); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Errorf("exchange not declared yet")
+		}
+		if err := ch.PublishWithContext(context.Background(), exchange, "notifications.info", false, false,
+			amqp.Publishing{ContentType: "application/json", Body: env}); err != nil {
+			return err
+		}
+		select {
+		case body := <-calls:
+			if body["alarm_name"] != "created" || body["current"] != "alarm" {
+				t.Fatalf("webhook body %v", body)
+			}
+			return nil
+		case <-time.After(3 * time.Second):
+			return fmt.Errorf("no webhook call yet")
+		}
+	})
 }
