@@ -46,6 +46,7 @@ type Reader struct {
 	// every method's column, far more than the one asked for, and a fresh
 	// one per read made the garbage collector the tail of every query.
 	scratch sync.Pool
+	cache   *colCache
 }
 
 type scratch struct {
@@ -53,9 +54,14 @@ type scratch struct {
 	buf []byte
 }
 
-// NewReader returns a reader over store.
-func NewReader(store storage.Storage) *Reader {
-	return &Reader{store: store, scratch: sync.Pool{New: func() any { return new(scratch) }}}
+// NewReader returns a reader over store with a cache of DefaultCacheBytes
+// of decoded columns.
+func NewReader(store storage.Storage) *Reader { return NewReaderCache(store, DefaultCacheBytes) }
+
+// NewReaderCache returns a reader over store whose cache of decoded
+// columns holds up to cacheBytes; 0 turns the cache off.
+func NewReaderCache(store storage.Storage, cacheBytes int) *Reader {
+	return &Reader{store: store, scratch: sync.Pool{New: func() any { return new(scratch) }}, cache: newColCache(cacheBytes)}
 }
 
 // Measures returns the points of metric id (of policy p) chosen by o, coarsest
@@ -106,19 +112,23 @@ func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, 
 			if err != nil {
 				return nil, fmt.Errorf("cannot read split %d of metric %s at %v: %w", st, id, d.Granularity, err)
 			}
-			if err := split.Decode(sc.buf, &sc.sp); err != nil {
-				return nil, fmt.Errorf("cannot decode split %d of metric %s at %v: %w", st, id, d.Granularity, err)
-			}
-			sp := &sc.sp
-			if col >= len(sp.Columns) {
-				continue
+			key := colKey{id: id, g: g, start: st, col: col}
+			e, ok := r.cache.get(key, sc.buf)
+			if !ok {
+				if err := split.Decode(sc.buf, &sc.sp); err != nil {
+					return nil, fmt.Errorf("cannot decode split %d of metric %s at %v: %w", st, id, d.Granularity, err)
+				}
+				if col >= len(sc.sp.Columns) {
+					continue
+				}
+				e = r.cache.put(key, sc.buf, &sc.sp)
 			}
 			if out == nil {
-				out = make([]Measure, 0, len(sp.Slots))
+				out = make([]Measure, 0, len(e.slots))
 			}
-			for i, slot := range sp.Slots {
-				ts := sp.Start + int64(slot)*g
-				v := sp.Columns[col][i]
+			for i, slot := range e.slots {
+				ts := e.start + int64(slot)*g
+				v := e.values[i]
 				if ts < from || ts >= to || math.IsNaN(v) {
 					continue
 				}
