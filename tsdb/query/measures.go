@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -50,8 +51,9 @@ type Reader struct {
 }
 
 type scratch struct {
-	sp  split.Split
-	buf []byte
+	sp      split.Split
+	buf     []byte
+	entries []*colEntry
 }
 
 // NewReader returns a reader over store with a cache of DefaultCacheBytes
@@ -104,6 +106,9 @@ func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, 
 			return nil, fmt.Errorf("cannot list splits of metric %s at %v: %w", id, d.Granularity, err)
 		}
 		first := len(out)
+		// Read every split first, so that out grows once to its size.
+		entries := sc.entries[:0]
+		total := 0
 		for _, st := range starts {
 			sc.buf, err = r.store.GetSplit(ctx, id, g, st, sc.buf[:0])
 			if errors.Is(err, storage.ErrNotFound) {
@@ -123,9 +128,11 @@ func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, 
 				}
 				e = r.cache.put(key, sc.buf, &sc.sp)
 			}
-			if out == nil {
-				out = make([]Measure, 0, len(e.slots))
-			}
+			entries = append(entries, e)
+			total += len(e.slots)
+		}
+		out = slices.Grow(out, total)
+		for _, e := range entries {
 			for i, slot := range e.slots {
 				ts := e.start + int64(slot)*g
 				v := e.values[i]
@@ -135,6 +142,8 @@ func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, 
 				out = append(out, Measure{Timestamp: ts, Granularity: d.Granularity, Value: v})
 			}
 		}
+		clear(entries)
+		sc.entries = entries[:0]
 		// Retention is by whole splits on disk; the points past the
 		// timespan inside the oldest split are hidden here.
 		if n := len(out); n > first {
