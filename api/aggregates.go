@@ -91,7 +91,10 @@ func (s *Server) fetch(ctx context.Context, m *index.Metric, p *archive.Policy, 
 	if o.Granularity != 0 && !hasGranularity(p, o.Granularity) {
 		return nil, nil
 	}
-	ms, err := s.d.Reader.Measures(ctx, m.ID, p, o)
+	bp := fetchBufs.Get().(*[]query.Measure)
+	defer fetchBufs.Put(bp)
+	ms, err := s.d.Reader.AppendMeasures(ctx, (*bp)[:0], m.ID, p, o)
+	*bp = ms[:0]
 	if errors.Is(err, query.ErrNoAggregation) {
 		return nil, cause(http.StatusNotFound, "Metrics with unknown aggregation", "", [][2]string{{m.ID.String(), agg}})
 	}
@@ -119,6 +122,11 @@ func (s *Server) fetch(ctx context.Context, m *index.Metric, p *archive.Policy, 
 	}
 	return out, nil
 }
+
+// fetchBufs pools the measures a fetch reads before it converts them to
+// series: they are garbage right after, and at aggregates' sizes the
+// garbage made the collector the tail of every request.
+var fetchBufs = sync.Pool{New: func() any { return new([]query.Measure) }}
 
 // fetchJob is one series read of an aggregation.
 type fetchJob struct {

@@ -70,6 +70,12 @@ func NewReaderCache(store storage.Storage, cacheBytes int) *Reader {
 // granularity first and by ascending timestamp within one, as Gnocchi orders
 // them.
 func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, o MeasuresOptions) ([]Measure, error) {
+	return r.AppendMeasures(ctx, nil, id, p, o)
+}
+
+// AppendMeasures appends to dst what Measures returns and returns the
+// extended slice, so that a caller converting the points can reuse dst.
+func (r *Reader) AppendMeasures(ctx context.Context, dst []Measure, id uuid.UUID, p *archive.Policy, o MeasuresOptions) ([]Measure, error) {
 	col := -1
 	for i, m := range p.Methods {
 		if m == o.Method {
@@ -89,7 +95,7 @@ func (r *Reader) Measures(ctx context.Context, id uuid.UUID, p *archive.Policy, 
 		return nil, fmt.Errorf("%w: %s at granularity %v for metric %s", ErrNoAggregation, o.Method, o.Granularity, id)
 	}
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Granularity > defs[j].Granularity })
-	var out []Measure
+	out := dst
 	sc := r.scratch.Get().(*scratch)
 	defer r.scratch.Put(sc)
 	for _, d := range defs {
