@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-telemetry/vigil/api"
 	"github.com/vigil-telemetry/vigil/api/aodh"
 	"github.com/vigil-telemetry/vigil/api/billing"
+	"github.com/vigil-telemetry/vigil/api/events"
 	"github.com/vigil-telemetry/vigil/tsdb/query"
 )
 
@@ -102,7 +103,17 @@ func (a *App) alarmRoutes(auth api.Authenticator) ([]func(*http.ServeMux), error
 			deps.Trusts = k
 		}
 	}
-	routes := []func(*http.ServeMux){func(mux *http.ServeMux) { aodh.Register(mux, deps) }}
+	edeps := events.Deps{
+		JetStream: a.bus.JetStream(), Stream: a.cfg.NATS.StreamPrefix + "_EVENTS", Log: a.log.With("part", "events"),
+		Auth: func(r *http.Request) (events.Identity, error) {
+			id, err := auth.Authenticate(r)
+			return events.Identity{UserID: id.UserID, ProjectID: id.ProjectID, Admin: id.Admin}, err
+		},
+	}
+	routes := []func(*http.ServeMux){
+		func(mux *http.ServeMux) { aodh.Register(mux, deps) },
+		func(mux *http.ServeMux) { events.Register(mux, edeps) },
+	}
 
 	rating, err := a.rating()
 	if err != nil {

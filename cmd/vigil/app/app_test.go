@@ -553,6 +553,14 @@ func TestEventAlarmFromRabbitMQNotification(t *testing.T) {
 			if body["alarm_name"] != "created" || body["current"] != "alarm" {
 				t.Fatalf("webhook body %v", body)
 			}
+			// The event is kept and served as Panko served it.
+			var evs []map[string]any
+			if err := json.Unmarshal(send(t, a, http.MethodGet, "/v2/events?q.field=event_type&q.value=compute.instance.create.end", "", http.StatusOK), &evs); err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) == 0 || evs[0]["message_id"] != "7f0bd1b3-9d4c-4a59-9b5b-7a1f1d8f0a01" {
+				t.Fatalf("GET /v2/events: %v", evs)
+			}
 			return nil
 		case <-time.After(3 * time.Second):
 			return fmt.Errorf("no webhook call yet")
