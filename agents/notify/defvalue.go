@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // defValue is one value of a meter or event definition, as Ceilometer's
@@ -32,12 +34,12 @@ const (
 )
 
 func parseDefValue(n *yaml.Node, path string, kind literalKind) (*defValue, error) {
-	n = resolve(n)
+	n = yamlnode.Resolve(n)
 	d := &defValue{}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if n.Tag == "!!null" {
-			return nil, errAt(n, path, "want a value, got null")
+			return nil, yamlnode.ErrAt(n, path, "want a value, got null")
 		}
 		d.src = n.Value
 		if n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool" {
@@ -50,67 +52,67 @@ func parseDefValue(n *yaml.Node, path string, kind literalKind) (*defValue, erro
 		}
 		e, err := ParseField(n.Value)
 		if err != nil {
-			return nil, errAt(n, path, "cannot parse field expression %q: %v", n.Value, err)
+			return nil, yamlnode.ErrAt(n, path, "cannot parse field expression %q: %v", n.Value, err)
 		}
 		d.fields = []*FieldExpr{e}
 		return d, nil
 	case yaml.SequenceNode:
 		return d, d.parseFields(n, path)
 	case yaml.MappingNode:
-		ps, err := pairs(n, path)
+		ps, err := yamlnode.Pairs(n, path)
 		if err != nil {
 			return nil, err
 		}
 		var fieldsN, pluginN *yaml.Node
 		for _, p := range ps {
-			switch p.key {
+			switch p.Key {
 			case "fields":
-				fieldsN = p.value
+				fieldsN = p.Value
 			case "plugin":
-				pluginN = p.value
+				pluginN = p.Value
 			default:
-				return nil, errAt(p.keyN, path, "unknown key %q: want fields and plugin", p.key)
+				return nil, yamlnode.ErrAt(p.KeyNode, path, "unknown key %q: want fields and plugin", p.Key)
 			}
 		}
-		if fieldsN == nil || isNull(fieldsN) {
-			return nil, errAt(n, path+".fields", "required")
+		if fieldsN == nil || yamlnode.IsNull(fieldsN) {
+			return nil, yamlnode.ErrAt(n, path+".fields", "required")
 		}
 		if err := d.parseFields(fieldsN, path+".fields"); err != nil {
 			return nil, err
 		}
-		if pluginN != nil && !isNull(pluginN) {
+		if pluginN != nil && !yamlnode.IsNull(pluginN) {
 			if d.plugin, err = parsePlugin(pluginN, path+".plugin"); err != nil {
 				return nil, err
 			}
 		}
 		return d, nil
 	}
-	return nil, errAt(n, path, "want a value, got %s", describe(n))
+	return nil, yamlnode.ErrAt(n, path, "want a value, got %s", yamlnode.Describe(n))
 }
 
 func (d *defValue) parseFields(n *yaml.Node, path string) error {
-	n = resolve(n)
+	n = yamlnode.Resolve(n)
 	if n.Kind == yaml.ScalarNode {
 		e, err := ParseField(n.Value)
 		if err != nil {
-			return errAt(n, path, "cannot parse field expression %q: %v", n.Value, err)
+			return yamlnode.ErrAt(n, path, "cannot parse field expression %q: %v", n.Value, err)
 		}
 		d.src = n.Value
 		d.fields = []*FieldExpr{e}
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		return errAt(n, path, "want a field expression or a non-empty list of them, got %s", describe(n))
+		return yamlnode.ErrAt(n, path, "want a field expression or a non-empty list of them, got %s", yamlnode.Describe(n))
 	}
 	var srcs []string
 	for i, c := range n.Content {
-		s, err := scalarString(c, fmt.Sprintf("%s[%d]", path, i))
+		s, err := yamlnode.ScalarString(c, fmt.Sprintf("%s[%d]", path, i))
 		if err != nil {
 			return err
 		}
 		e, err := ParseField(s)
 		if err != nil {
-			return errAt(c, fmt.Sprintf("%s[%d]", path, i), "cannot parse field expression %q: %v", s, err)
+			return yamlnode.ErrAt(c, fmt.Sprintf("%s[%d]", path, i), "cannot parse field expression %q: %v", s, err)
 		}
 		d.fields = append(d.fields, e)
 		srcs = append(srcs, s)

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-telemetry/vigil/agents/poll"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // DefaultEventDefinitionsYAML is vigil's event_definitions.yaml.
@@ -160,7 +161,7 @@ func ParseEvents(data []byte, opts EventOptions) (*EventDefinitions, error) {
 		return nil, err
 	}
 	if root.Kind != yaml.SequenceNode {
-		return nil, errAt(root, "events", "want a list of event definitions, got %s", describe(root))
+		return nil, yamlnode.ErrAt(root, "events", "want a list of event definitions, got %s", yamlnode.Describe(root))
 	}
 	e := &EventDefinitions{storeRaw: map[string]bool{}}
 	for _, p := range opts.StoreRaw {
@@ -206,44 +207,44 @@ func LoadEvents(path string, opts EventOptions) (*EventDefinitions, error) {
 
 func parseEventDef(n *yaml.Node, i int) (*eventDef, error) {
 	path := fmt.Sprintf("events[%d]", i)
-	ps, err := pairs(n, path)
+	ps, err := yamlnode.Pairs(n, path)
 	if err != nil {
 		return nil, err
 	}
-	d := &eventDef{line: resolve(n).Line}
+	d := &eventDef{line: yamlnode.Resolve(n).Line}
 	var typesN, traitsN *yaml.Node
 	for _, p := range ps {
-		switch p.key {
+		switch p.Key {
 		case "event_type":
-			typesN = p.value
+			typesN = p.Value
 		case "traits":
-			traitsN = p.value
+			traitsN = p.Value
 		default:
-			return nil, errAt(p.keyN, path, "unknown key %q: want event_type and traits", p.key)
+			return nil, yamlnode.ErrAt(p.KeyNode, path, "unknown key %q: want event_type and traits", p.Key)
 		}
 	}
-	if typesN == nil || isNull(typesN) {
-		return nil, errAt(n, path+".event_type", "required")
+	if typesN == nil || yamlnode.IsNull(typesN) {
+		return nil, yamlnode.ErrAt(n, path+".event_type", "required")
 	}
-	tn := resolve(typesN)
+	tn := yamlnode.Resolve(typesN)
 	var types []string
 	if tn.Kind == yaml.ScalarNode {
 		types = []string{tn.Value}
-	} else if types, err = stringList(tn, path+".event_type"); err != nil {
+	} else if types, err = yamlnode.StringList(tn, path+".event_type"); err != nil {
 		return nil, err
 	}
 	if len(types) == 0 {
-		return nil, errAt(tn, path+".event_type", "empty list")
+		return nil, yamlnode.ErrAt(tn, path+".event_type", "empty list")
 	}
 	path = fmt.Sprintf("events[%d] (%s)", i, strings.Join(types, ", "))
 	for _, t := range types {
 		pat, excl := strings.CutPrefix(t, "!")
 		if pat == "" {
-			return nil, errAt(tn, path+".event_type", "empty pattern")
+			return nil, yamlnode.ErrAt(tn, path+".event_type", "empty pattern")
 		}
 		f, err := poll.NewMeterFilter([]string{pat})
 		if err != nil {
-			return nil, errAt(tn, path+".event_type", "%v", err)
+			return nil, yamlnode.ErrAt(tn, path+".event_type", "%v", err)
 		}
 		if excl {
 			d.exclude = append(d.exclude, f)
@@ -260,7 +261,7 @@ func parseEventDef(n *yaml.Node, i int) (*eventDef, error) {
 	}
 	d.catchAll = d.catchAll && len(d.exclude) == 0
 	var own []traitDef
-	if traitsN != nil && !isNull(traitsN) {
+	if traitsN != nil && !yamlnode.IsNull(traitsN) {
 		if own, err = parseTraits(traitsN, path+".traits"); err != nil {
 			return nil, err
 		}
@@ -270,37 +271,37 @@ func parseEventDef(n *yaml.Node, i int) (*eventDef, error) {
 }
 
 func parseTraits(n *yaml.Node, path string) ([]traitDef, error) {
-	ps, err := pairs(n, path)
+	ps, err := yamlnode.Pairs(n, path)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]traitDef, 0, len(ps))
 	for _, p := range ps {
-		tp := path + "." + p.key
-		td := traitDef{name: p.key, typ: TraitText}
-		vn := resolve(p.value)
+		tp := path + "." + p.Key
+		td := traitDef{name: p.Key, typ: TraitText}
+		vn := yamlnode.Resolve(p.Value)
 		if vn.Kind != yaml.MappingNode {
-			return nil, errAt(vn, tp, "want a mapping with fields (and type, plugin), got %s", describe(vn))
+			return nil, yamlnode.ErrAt(vn, tp, "want a mapping with fields (and type, plugin), got %s", yamlnode.Describe(vn))
 		}
 		fields := &yaml.Node{Kind: yaml.MappingNode, Line: vn.Line}
-		tps, err := pairs(vn, tp)
+		tps, err := yamlnode.Pairs(vn, tp)
 		if err != nil {
 			return nil, err
 		}
 		for _, kv := range tps {
-			switch kv.key {
+			switch kv.Key {
 			case "type":
-				s, err := scalarString(kv.value, tp+".type")
+				s, err := yamlnode.ScalarString(kv.Value, tp+".type")
 				if err != nil {
 					return nil, err
 				}
 				if td.typ, err = parseTraitType(s); err != nil {
-					return nil, errAt(kv.value, tp+".type", "%v", err)
+					return nil, yamlnode.ErrAt(kv.Value, tp+".type", "%v", err)
 				}
 			case "fields", "plugin":
-				fields.Content = append(fields.Content, kv.keyN, kv.value)
+				fields.Content = append(fields.Content, kv.KeyNode, kv.Value)
 			default:
-				return nil, errAt(kv.keyN, tp, "unknown key %q: want fields, type and plugin", kv.key)
+				return nil, yamlnode.ErrAt(kv.KeyNode, tp, "unknown key %q: want fields, type and plugin", kv.Key)
 			}
 		}
 		if td.v, err = parseDefValue(fields, tp, stringIsField); err != nil {

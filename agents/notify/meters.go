@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // DefaultMetersYAML is vigil's meters.yaml: every notification meter of
@@ -168,22 +169,22 @@ func parseMeterFile(data []byte) ([]*meterDef, error) {
 	if err != nil {
 		return nil, err
 	}
-	top, err := pairs(root, "meters")
+	top, err := yamlnode.Pairs(root, "meters")
 	if err != nil {
 		return nil, err
 	}
 	var list *yaml.Node
 	for _, p := range top {
-		if p.key != "metric" {
-			return nil, errAt(p.keyN, "meters", "unknown key %q: want metric", p.key)
+		if p.Key != "metric" {
+			return nil, yamlnode.ErrAt(p.KeyNode, "meters", "unknown key %q: want metric", p.Key)
 		}
-		list = resolve(p.value)
+		list = yamlnode.Resolve(p.Value)
 	}
-	if list == nil || isNull(list) {
-		return nil, errAt(root, "metric", "required: the list of meter definitions")
+	if list == nil || yamlnode.IsNull(list) {
+		return nil, yamlnode.ErrAt(root, "metric", "required: the list of meter definitions")
 	}
 	if list.Kind != yaml.SequenceNode {
-		return nil, errAt(list, "metric", "want a list, got %s", describe(list))
+		return nil, yamlnode.ErrAt(list, "metric", "want a list, got %s", yamlnode.Describe(list))
 	}
 	var defs []*meterDef
 	index := map[string]int{}
@@ -204,31 +205,31 @@ func parseMeterFile(data []byte) ([]*meterDef, error) {
 
 func parseMeterDef(n *yaml.Node, i int) (*meterDef, error) {
 	path := fmt.Sprintf("metric[%d]", i)
-	ps, err := pairs(n, path)
+	ps, err := yamlnode.Pairs(n, path)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range ps {
-		if p.key == "name" && resolve(p.value).Kind == yaml.ScalarNode {
-			path = fmt.Sprintf("metric[%d] (%q)", i, resolve(p.value).Value)
+		if p.Key == "name" && yamlnode.Resolve(p.Value).Kind == yaml.ScalarNode {
+			path = fmt.Sprintf("metric[%d] (%q)", i, yamlnode.Resolve(p.Value).Value)
 		}
 	}
-	vals := map[string]pair{}
+	vals := map[string]yamlnode.Pair{}
 	for _, p := range ps {
 		known := false
 		for _, k := range meterKeys {
-			known = known || k == p.key
+			known = known || k == p.Key
 		}
 		if !known {
-			return nil, errAt(p.keyN, path, "unknown key %q: want %s", p.key, strings.Join(meterKeys, ", "))
+			return nil, yamlnode.ErrAt(p.KeyNode, path, "unknown key %q: want %s", p.Key, strings.Join(meterKeys, ", "))
 		}
-		if !isNull(p.value) {
-			vals[p.key] = p
+		if !yamlnode.IsNull(p.Value) {
+			vals[p.Key] = p
 		}
 	}
-	d := &meterDef{line: resolve(n).Line}
+	d := &meterDef{line: yamlnode.Resolve(n).Line}
 	if p, ok := vals["name"]; ok {
-		if d.name, err = scalarString(p.value, path+".name"); err != nil {
+		if d.name, err = yamlnode.ScalarString(p.Value, path+".name"); err != nil {
 			return nil, err
 		}
 		path = fmt.Sprintf("metric[%d] (%q)", i, d.name)
@@ -240,15 +241,15 @@ func parseMeterDef(n *yaml.Node, i int) (*meterDef, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, errAt(n, path, "required field(s) %s not specified", strings.Join(missing, ", "))
+		return nil, yamlnode.ErrAt(n, path, "required field(s) %s not specified", strings.Join(missing, ", "))
 	}
 	if p, ok := vals["lookup"]; ok {
 		d.lookup = map[string]bool{}
-		ln := resolve(p.value)
+		ln := yamlnode.Resolve(p.Value)
 		var names []string
 		if ln.Kind == yaml.ScalarNode {
 			names = []string{ln.Value}
-		} else if names, err = stringList(ln, path+".lookup"); err != nil {
+		} else if names, err = yamlnode.StringList(ln, path+".lookup"); err != nil {
 			return nil, err
 		}
 		for _, l := range names {
@@ -256,25 +257,25 @@ func parseMeterDef(n *yaml.Node, i int) (*meterDef, error) {
 			case "name", "type", "unit", "volume", "resource_id", "user_id", "project_id", "timestamp":
 				d.lookup[l] = true
 			default:
-				return nil, errAt(ln, path+".lookup", "%q is not a sample attribute", l)
+				return nil, yamlnode.ErrAt(ln, path+".lookup", "%q is not a sample attribute", l)
 			}
 		}
 	}
 	// event_type: a pattern or a list of them.
-	en := resolve(vals["event_type"].value)
+	en := yamlnode.Resolve(vals["event_type"].Value)
 	var pats []string
 	if en.Kind == yaml.ScalarNode {
 		pats = []string{en.Value}
-	} else if pats, err = stringList(en, path+".event_type"); err != nil {
+	} else if pats, err = yamlnode.StringList(en, path+".event_type"); err != nil {
 		return nil, err
 	}
 	if len(pats) == 0 {
-		return nil, errAt(en, path+".event_type", "empty list")
+		return nil, yamlnode.ErrAt(en, path+".event_type", "empty list")
 	}
 	for _, pat := range pats {
 		m, err := compileEventPattern(pat)
 		if err != nil {
-			return nil, errAt(en, path+".event_type", "%v", err)
+			return nil, yamlnode.ErrAt(en, path+".event_type", "%v", err)
 		}
 		d.patterns = append(d.patterns, m)
 	}
@@ -283,12 +284,12 @@ func parseMeterDef(n *yaml.Node, i int) (*meterDef, error) {
 		if !ok {
 			return nil, nil
 		}
-		v, err := parseDefValue(p.value, path+"."+key, kind)
+		v, err := parseDefValue(p.Value, path+"."+key, kind)
 		if err != nil {
 			return nil, err
 		}
 		if v.plugin != nil && d.lookup[key] && !v.plugin.perValue() {
-			return nil, errAt(p.value, path+"."+key, "this plugin gives one value, and %s is looked up per meter", key)
+			return nil, yamlnode.ErrAt(p.Value, path+"."+key, "this plugin gives one value, and %s is looked up per meter", key)
 		}
 		return v, nil
 	}
@@ -304,10 +305,10 @@ func parseMeterDef(n *yaml.Node, i int) (*meterDef, error) {
 	if d.typeV.isConst {
 		s, _ := d.typeV.constant.(string)
 		if d.typ, err = pipeline.ParseType(s); err != nil {
-			return nil, errAt(vals["type"].value, path+".type", "invalid type %q: want gauge, delta or cumulative", d.typeV.src)
+			return nil, yamlnode.ErrAt(vals["type"].Value, path+".type", "invalid type %q: want gauge, delta or cumulative", d.typeV.src)
 		}
 	} else if !d.lookup["type"] {
-		return nil, errAt(vals["type"].value, path+".type", "a type from a field expression must be in lookup")
+		return nil, yamlnode.ErrAt(vals["type"].Value, path+".type", "a type from a field expression must be in lookup")
 	}
 	for _, f := range []struct {
 		key string
@@ -318,20 +319,20 @@ func parseMeterDef(n *yaml.Node, i int) (*meterDef, error) {
 		}
 	}
 	if p, ok := vals["metadata"]; ok {
-		mps, err := pairs(p.value, path+".metadata")
+		mps, err := yamlnode.Pairs(p.Value, path+".metadata")
 		if err != nil {
 			return nil, err
 		}
 		for _, mp := range mps {
-			v, err := parseDefValue(mp.value, path+".metadata."+mp.key, stringIsField)
+			v, err := parseDefValue(mp.Value, path+".metadata."+mp.Key, stringIsField)
 			if err != nil {
 				return nil, err
 			}
-			d.metadata = append(d.metadata, metaValue{mp.key, v})
+			d.metadata = append(d.metadata, metaValue{mp.Key, v})
 		}
 	}
 	if p, ok := vals["user_metadata"]; ok {
-		if d.userMeta, err = parseDefValue(p.value, path+".user_metadata", stringIsField); err != nil {
+		if d.userMeta, err = parseDefValue(p.Value, path+".user_metadata", stringIsField); err != nil {
 			return nil, err
 		}
 	}

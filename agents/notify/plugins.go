@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // plugin is one of Ceilometer's trait plugins, which meter and event
@@ -22,32 +24,32 @@ type plugin interface {
 
 // parsePlugin reads `plugin: name` or `plugin: {name: ..., parameters: {...}}`.
 func parsePlugin(n *yaml.Node, path string) (plugin, error) {
-	n = resolve(n)
+	n = yamlnode.Resolve(n)
 	var name string
 	var params *yaml.Node
 	if n.Kind == yaml.ScalarNode {
 		name = n.Value
 	} else {
-		ps, err := pairs(n, path)
+		ps, err := yamlnode.Pairs(n, path)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range ps {
-			switch p.key {
+			switch p.Key {
 			case "name":
-				if name, err = scalarString(p.value, path+".name"); err != nil {
+				if name, err = yamlnode.ScalarString(p.Value, path+".name"); err != nil {
 					return nil, err
 				}
 			case "parameters":
-				if !isNull(p.value) {
-					params = p.value
+				if !yamlnode.IsNull(p.Value) {
+					params = p.Value
 				}
 			default:
-				return nil, errAt(p.keyN, path, "unknown key %q: want name and parameters", p.key)
+				return nil, yamlnode.ErrAt(p.KeyNode, path, "unknown key %q: want name and parameters", p.Key)
 			}
 		}
 		if name == "" {
-			return nil, errAt(n, path+".name", "plugin specified, but no plugin name supplied")
+			return nil, yamlnode.ErrAt(n, path+".name", "plugin specified, but no plugin name supplied")
 		}
 	}
 	pp := path + ".parameters"
@@ -56,19 +58,19 @@ func parsePlugin(n *yaml.Node, path string) (plugin, error) {
 		if params == nil {
 			return out, nil
 		}
-		ps, err := pairs(params, pp)
+		ps, err := yamlnode.Pairs(params, pp)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range ps {
 			ok := false
 			for _, a := range allowed {
-				ok = ok || a == p.key
+				ok = ok || a == p.Key
 			}
 			if !ok {
-				return nil, errAt(p.keyN, pp, "unknown parameter %q of plugin %s", p.key, name)
+				return nil, yamlnode.ErrAt(p.KeyNode, pp, "unknown parameter %q of plugin %s", p.Key, name)
 			}
-			out[p.key] = p.value
+			out[p.Key] = p.Value
 		}
 		return out, nil
 	}
@@ -80,30 +82,30 @@ func parsePlugin(n *yaml.Node, path string) (plugin, error) {
 		}
 		s := &splitPlugin{sep: ".", maxSplit: -1}
 		if v := p["separator"]; v != nil {
-			if s.sep, err = scalarString(v, pp+".separator"); err != nil {
+			if s.sep, err = yamlnode.ScalarString(v, pp+".separator"); err != nil {
 				return nil, err
 			}
 			if s.sep == "" {
-				return nil, errAt(v, pp+".separator", "empty separator")
+				return nil, yamlnode.ErrAt(v, pp+".separator", "empty separator")
 			}
 		}
 		if v := p["segment"]; v != nil {
-			i, err := intValue(v, pp+".segment")
+			i, err := yamlnode.IntValue(v, pp+".segment")
 			if err != nil {
 				return nil, err
 			}
 			if i < -(1<<20) || i > 1<<20 {
-				return nil, errAt(v, pp+".segment", "out of range")
+				return nil, yamlnode.ErrAt(v, pp+".segment", "out of range")
 			}
 			s.segment = int(i)
 		}
-		if v := p["max_split"]; v != nil && !isNull(v) {
-			i, err := intValue(v, pp+".max_split")
+		if v := p["max_split"]; v != nil && !yamlnode.IsNull(v) {
+			i, err := yamlnode.IntValue(v, pp+".max_split")
 			if err != nil {
 				return nil, err
 			}
 			if i < -1 || i > 1<<20 {
-				return nil, errAt(v, pp+".max_split", "out of range")
+				return nil, yamlnode.ErrAt(v, pp+".max_split", "out of range")
 			}
 			s.maxSplit = int(i)
 		}
@@ -115,52 +117,52 @@ func parsePlugin(n *yaml.Node, path string) (plugin, error) {
 		}
 		b := &bitfieldPlugin{}
 		if v := p["initial_bitfield"]; v != nil {
-			if b.initial, err = intValue(v, pp+".initial_bitfield"); err != nil {
+			if b.initial, err = yamlnode.IntValue(v, pp+".initial_bitfield"); err != nil {
 				return nil, err
 			}
 		}
 		if v := p["flags"]; v != nil {
-			fl := resolve(v)
+			fl := yamlnode.Resolve(v)
 			if fl.Kind != yaml.SequenceNode {
-				return nil, errAt(fl, pp+".flags", "want a list, got %s", describe(fl))
+				return nil, yamlnode.ErrAt(fl, pp+".flags", "want a list, got %s", yamlnode.Describe(fl))
 			}
 			for i, f := range fl.Content {
 				fp := fmt.Sprintf("%s.flags[%d]", pp, i)
-				fps, err := pairs(f, fp)
+				fps, err := yamlnode.Pairs(f, fp)
 				if err != nil {
 					return nil, err
 				}
 				var flag bitFlag
 				var havePath, haveBit bool
 				for _, kv := range fps {
-					switch kv.key {
+					switch kv.Key {
 					case "path":
-						src, err := scalarString(kv.value, fp+".path")
+						src, err := yamlnode.ScalarString(kv.Value, fp+".path")
 						if err != nil {
 							return nil, err
 						}
 						if flag.path, err = ParseField(src); err != nil {
-							return nil, errAt(kv.value, fp+".path", "%v", err)
+							return nil, yamlnode.ErrAt(kv.Value, fp+".path", "%v", err)
 						}
 						havePath = true
 					case "bit":
-						bit, err := intValue(kv.value, fp+".bit")
+						bit, err := yamlnode.IntValue(kv.Value, fp+".bit")
 						if err != nil {
 							return nil, err
 						}
 						if bit < 0 || bit > 62 {
-							return nil, errAt(kv.value, fp+".bit", "%d is out of range [0, 62]", bit)
+							return nil, yamlnode.ErrAt(kv.Value, fp+".bit", "%d is out of range [0, 62]", bit)
 						}
 						flag.bit = uint(bit)
 						haveBit = true
 					case "value":
-						flag.value, flag.hasValue = yamlScalar(kv.value), true
+						flag.value, flag.hasValue = yamlScalar(kv.Value), true
 					default:
-						return nil, errAt(kv.keyN, fp, "unknown key %q: want path, bit and value", kv.key)
+						return nil, yamlnode.ErrAt(kv.KeyNode, fp, "unknown key %q: want path, bit and value", kv.Key)
 					}
 				}
 				if !havePath || !haveBit {
-					return nil, errAt(f, fp, "a flag needs path and bit")
+					return nil, yamlnode.ErrAt(f, fp, "a flag needs path and bit")
 				}
 				b.flags = append(b.flags, flag)
 			}
@@ -172,12 +174,12 @@ func parsePlugin(n *yaml.Node, path string) (plugin, error) {
 		}
 		return timedeltaPlugin{}, nil
 	}
-	return nil, errAt(n, path, "no plugin named %q: want split, bitfield or timedelta", name)
+	return nil, yamlnode.ErrAt(n, path, "no plugin named %q: want split, bitfield or timedelta", name)
 }
 
 // yamlScalar is a YAML scalar as Python's yaml.safe_load gives it.
 func yamlScalar(n *yaml.Node) any {
-	n = resolve(n)
+	n = yamlnode.Resolve(n)
 	if n.Kind != yaml.ScalarNode {
 		return nil
 	}
@@ -191,7 +193,7 @@ func yamlScalar(n *yaml.Node) any {
 			return f
 		}
 	case "!!bool":
-		b, _ := parseBool(n.Value)
+		b, _ := yamlnode.ParseBool(n.Value)
 		return b
 	case "!!null":
 		return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // accumulator is Ceilometer's accumulator: it holds samples until it has
@@ -29,12 +30,12 @@ func buildAccumulator(tc transformerConfig, _ *buildEnv) (Stage, error) {
 	}
 	a := &accumulator{size: 1}
 	if n := p["size"]; n != nil {
-		v, err := intValue(n, tc.path+".parameters.size")
+		v, err := yamlnode.IntValue(n, tc.path+".parameters.size")
 		if err != nil {
 			return nil, err
 		}
 		if v > maxHeldSamples {
-			return nil, errAt(n, tc.path+".parameters.size", "%d is more than the limit of %d", v, maxHeldSamples)
+			return nil, yamlnode.ErrAt(n, tc.path+".parameters.size", "%d is more than the limit of %d", v, maxHeldSamples)
 		}
 		a.size = int(v)
 	}
@@ -142,22 +143,22 @@ func buildAggregator(tc transformerConfig, env *buildEnv) (Stage, error) {
 		return nil, err
 	}
 	if n := p["size"]; n != nil {
-		v, err := intValue(n, path+".size")
+		v, err := yamlnode.IntValue(n, path+".size")
 		if err != nil {
 			return nil, err
 		}
 		if v < 0 || v > maxHeldSamples {
-			return nil, errAt(n, path+".size", "%d is out of range [0, %d]", v, maxHeldSamples)
+			return nil, yamlnode.ErrAt(n, path+".size", "%d is out of range [0, %d]", v, maxHeldSamples)
 		}
 		a.size = int(v)
 	}
 	if n := p["retention_time"]; n != nil {
-		v, err := floatValue(n, path+".retention_time")
+		v, err := yamlnode.FloatValue(n, path+".retention_time")
 		if err != nil {
 			return nil, err
 		}
 		if v < 0 || v > 366*24*3600 {
-			return nil, errAt(n, path+".retention_time", "%v seconds is out of range [0, one year]", v)
+			return nil, yamlnode.ErrAt(n, path+".retention_time", "%v seconds is out of range [0, one year]", v)
 		}
 		a.retention = time.Duration(v * float64(time.Second))
 	}
@@ -173,16 +174,16 @@ func buildAggregator(tc transformerConfig, env *buildEnv) (Stage, error) {
 		if n == nil {
 			continue
 		}
-		s, err := scalarString(n, path+"."+f.key)
+		s, err := yamlnode.ScalarString(n, path+"."+f.key)
 		if err != nil {
 			return nil, err
 		}
 		if *f.dst, err = parsePolicy(s, f.md); err != nil {
-			return nil, errAt(n, path+"."+f.key, "%v", err)
+			return nil, yamlnode.ErrAt(n, path+"."+f.key, "%v", err)
 		}
 	}
 	if n := p["timestamp"]; n != nil {
-		s, err := scalarString(n, path+".timestamp")
+		s, err := yamlnode.ScalarString(n, path+".timestamp")
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +192,7 @@ func buildAggregator(tc transformerConfig, env *buildEnv) (Stage, error) {
 		case "last":
 			a.lastTS = true
 		default:
-			return nil, errAt(n, path+".timestamp", "%q: want first or last", s)
+			return nil, yamlnode.ErrAt(n, path+".timestamp", "%q: want first or last", s)
 		}
 	}
 	return a, nil

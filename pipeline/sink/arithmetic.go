@@ -10,6 +10,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // arithmetic is Ceilometer's arithmetic transformer: an expression over
@@ -107,7 +108,7 @@ func buildArithmetic(tc transformerConfig, env *buildEnv) (Stage, error) {
 	}
 	tn := p["target"]
 	if tn == nil {
-		return nil, errAt(resolve(tc.params), path+".target", "required: the name and expr of the new meter")
+		return nil, yamlnode.ErrAt(yamlnode.Resolve(tc.params), path+".target", "required: the name and expr of the new meter")
 	}
 	tp, err := readParams(tn, path+".target", "name", "unit", "type", "expr")
 	if err != nil {
@@ -115,25 +116,25 @@ func buildArithmetic(tc transformerConfig, env *buildEnv) (Stage, error) {
 	}
 	en := tp["expr"]
 	if en == nil {
-		return nil, errAt(resolve(tn), path+".target.expr", "required")
+		return nil, yamlnode.ErrAt(yamlnode.Resolve(tn), path+".target.expr", "required")
 	}
 	if conv.name == "" {
-		return nil, errAt(resolve(tn), path+".target.name", "required")
+		return nil, yamlnode.ErrAt(yamlnode.Resolve(tn), path+".target.name", "required")
 	}
-	src, err := scalarString(en, path+".target.expr")
+	src, err := yamlnode.ScalarString(en, path+".target.expr")
 	if err != nil {
 		return nil, err
 	}
 	translated, names, err := parseArithmetic(src)
 	if err != nil {
-		return nil, errAt(en, path+".target.expr", "%v", err)
+		return nil, yamlnode.ErrAt(en, path+".target.expr", "%v", err)
 	}
 	if len(names) == 0 {
-		return nil, errAt(en, path+".target.expr", "the expression names no meter: write $(meter.name)")
+		return nil, yamlnode.ErrAt(en, path+".target.expr", "the expression names no meter: write $(meter.name)")
 	}
 	prog, err := compilePython(translated, &arithEnv{})
 	if err != nil {
-		return nil, errAt(en, path+".target.expr", "%v", err)
+		return nil, yamlnode.ErrAt(en, path+".target.expr", "%v", err)
 	}
 	a := &arithmetic{
 		conv: conv, meters: map[string]int{}, names: names, prog: prog, src: src,

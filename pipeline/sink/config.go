@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-telemetry/vigil/agents/poll"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // DefaultPipelineYAML is Ceilometer's packaged pipeline.yaml: every meter to
@@ -85,26 +86,26 @@ func parseConfig(data []byte) (*fileConfig, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	top, err := pairs(root, "pipeline")
+	top, err := yamlnode.Pairs(root, "pipeline")
 	if err != nil {
 		return nil, err
 	}
 	var srcN, sinkN *yaml.Node
 	for _, p := range top {
-		switch p.key {
+		switch p.Key {
 		case "sources":
-			srcN = p.value
+			srcN = p.Value
 		case "sinks":
-			sinkN = p.value
+			sinkN = p.Value
 		default:
-			return nil, errAt(p.keyN, "pipeline", "unknown key %q: want sources and sinks", p.key)
+			return nil, yamlnode.ErrAt(p.KeyNode, "pipeline", "unknown key %q: want sources and sinks", p.Key)
 		}
 	}
-	if srcN == nil || isNull(srcN) {
-		return nil, errAt(root, "sources", "required")
+	if srcN == nil || yamlnode.IsNull(srcN) {
+		return nil, yamlnode.ErrAt(root, "sources", "required")
 	}
-	if sinkN == nil || isNull(sinkN) {
-		return nil, errAt(root, "sinks", "required")
+	if sinkN == nil || yamlnode.IsNull(sinkN) {
+		return nil, yamlnode.ErrAt(root, "sinks", "required")
 	}
 	cfg := &fileConfig{}
 	if cfg.sinks, err = parseSinks(sinkN); err != nil {
@@ -120,8 +121,8 @@ func parseConfig(data []byte) (*fileConfig, error) {
 	for i, src := range cfg.sources {
 		for j, name := range src.sinks {
 			if !sinkNames[name] {
-				return nil, &configError{line: src.line, path: fmt.Sprintf("sources[%d] (%q).sinks[%d]", i, src.name, j),
-					msg: fmt.Sprintf("dangling sink %q: no sink has that name", name)}
+				return nil, &yamlnode.Error{Line: src.line, Path: fmt.Sprintf("sources[%d] (%q).sinks[%d]", i, src.name, j),
+					Msg: fmt.Sprintf("dangling sink %q: no sink has that name", name)}
 			}
 		}
 	}
@@ -129,71 +130,71 @@ func parseConfig(data []byte) (*fileConfig, error) {
 }
 
 func parseSources(n *yaml.Node) ([]sourceConfig, error) {
-	n = resolve(n)
+	n = yamlnode.Resolve(n)
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		return nil, errAt(n, "sources", "want a non-empty list, got %s", describe(n))
+		return nil, yamlnode.ErrAt(n, "sources", "want a non-empty list, got %s", yamlnode.Describe(n))
 	}
 	out := make([]sourceConfig, 0, len(n.Content))
 	seen := map[string]bool{}
 	for i, sn := range n.Content {
 		path := fmt.Sprintf("sources[%d]", i)
-		ps, err := pairs(sn, path)
+		ps, err := yamlnode.Pairs(sn, path)
 		if err != nil {
 			return nil, err
 		}
-		src := sourceConfig{line: resolve(sn).Line}
+		src := sourceConfig{line: yamlnode.Resolve(sn).Line}
 		var metersN, sinksN *yaml.Node
 		for _, p := range ps {
-			switch p.key {
+			switch p.Key {
 			case "name":
-				if src.name, err = scalarString(p.value, path+".name"); err != nil {
+				if src.name, err = yamlnode.ScalarString(p.Value, path+".name"); err != nil {
 					return nil, err
 				}
 			case "meters":
-				metersN = p.value
+				metersN = p.Value
 			case "sinks":
-				sinksN = p.value
+				sinksN = p.Value
 			case "interval", "resources", "discovery":
 				// polling keys of old pipeline files; polling.yaml owns them now
 			case "events":
-				return nil, errAt(p.keyN, path, "events belong in event_pipeline.yaml; this file selects meters")
+				return nil, yamlnode.ErrAt(p.KeyNode, path, "events belong in event_pipeline.yaml; this file selects meters")
 			default:
-				return nil, errAt(p.keyN, path, "unknown key %q: want name, meters and sinks", p.key)
+				return nil, yamlnode.ErrAt(p.KeyNode, path, "unknown key %q: want name, meters and sinks", p.Key)
 			}
 		}
 		if src.name == "" {
-			return nil, errAt(sn, path+".name", "required")
+			return nil, yamlnode.ErrAt(sn, path+".name", "required")
 		}
 		path = fmt.Sprintf("sources[%d] (%q)", i, src.name)
 		if seen[src.name] {
-			return nil, errAt(sn, path+".name", "duplicated source name")
+			return nil, yamlnode.ErrAt(sn, path+".name", "duplicated source name")
 		}
 		seen[src.name] = true
-		if metersN == nil || isNull(metersN) {
-			return nil, errAt(sn, path+".meters", "no meter specified")
+		if metersN == nil || yamlnode.IsNull(metersN) {
+			return nil, yamlnode.ErrAt(sn, path+".meters", "no meter specified")
 		}
-		if src.meters, err = stringList(metersN, path+".meters"); err != nil {
+		if src.meters, err = yamlnode.StringList(metersN, path+".meters"); err != nil {
 			return nil, err
 		}
 		if len(src.meters) == 0 {
-			return nil, errAt(metersN, path+".meters", "no meter specified")
+			return nil, yamlnode.ErrAt(metersN, path+".meters", "no meter specified")
 		}
 		if src.filter, err = poll.NewMeterFilter(src.meters); err != nil {
-			return nil, errAt(metersN, path+".meters", "%v", err)
+			return nil, yamlnode.ErrAt(metersN, path+".meters", "%v", err)
 		}
-		if sinksN == nil || isNull(sinksN) {
-			return nil, errAt(sn, path+".sinks", "no sink defined in source")
+		if sinksN == nil || yamlnode.IsNull(sinksN) {
+			return nil, yamlnode.ErrAt(sn, path+".sinks", "no sink defined in source")
 		}
-		if src.sinks, err = stringList(sinksN, path+".sinks"); err != nil {
+		if src.sinks, err = yamlnode.StringList(sinksN, path+".sinks"); err != nil {
 			return nil, err
 		}
 		if len(src.sinks) == 0 {
-			return nil, errAt(sinksN, path+".sinks", "no sink defined in source")
+			return nil, yamlnode.ErrAt(sinksN, path+".sinks", "no sink defined in source")
 		}
 		dup := map[string]bool{}
 		for j, s := range src.sinks {
 			if dup[s] {
-				return nil, errAt(sinksN, fmt.Sprintf("%s.sinks[%d]", path, j), "sink %q listed twice", s)
+				return nil, yamlnode.ErrAt(sinksN, fmt.Sprintf("%s.sinks[%d]", path, j), "sink %q listed twice", s)
 			}
 			dup[s] = true
 		}
@@ -203,46 +204,46 @@ func parseSources(n *yaml.Node) ([]sourceConfig, error) {
 }
 
 func parseSinks(n *yaml.Node) ([]sinkConfig, error) {
-	n = resolve(n)
+	n = yamlnode.Resolve(n)
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		return nil, errAt(n, "sinks", "want a non-empty list, got %s", describe(n))
+		return nil, yamlnode.ErrAt(n, "sinks", "want a non-empty list, got %s", yamlnode.Describe(n))
 	}
 	out := make([]sinkConfig, 0, len(n.Content))
 	seen := map[string]bool{}
 	for i, sn := range n.Content {
 		path := fmt.Sprintf("sinks[%d]", i)
-		ps, err := pairs(sn, path)
+		ps, err := yamlnode.Pairs(sn, path)
 		if err != nil {
 			return nil, err
 		}
-		sk := sinkConfig{line: resolve(sn).Line}
+		sk := sinkConfig{line: yamlnode.Resolve(sn).Line}
 		var transN, pubN *yaml.Node
 		for _, p := range ps {
-			switch p.key {
+			switch p.Key {
 			case "name":
-				if sk.name, err = scalarString(p.value, path+".name"); err != nil {
+				if sk.name, err = yamlnode.ScalarString(p.Value, path+".name"); err != nil {
 					return nil, err
 				}
 			case "transformers":
-				transN = p.value
+				transN = p.Value
 			case "publishers":
-				pubN = p.value
+				pubN = p.Value
 			default:
-				return nil, errAt(p.keyN, path, "unknown key %q: want name, transformers and publishers", p.key)
+				return nil, yamlnode.ErrAt(p.KeyNode, path, "unknown key %q: want name, transformers and publishers", p.Key)
 			}
 		}
 		if sk.name == "" {
-			return nil, errAt(sn, path+".name", "required")
+			return nil, yamlnode.ErrAt(sn, path+".name", "required")
 		}
 		path = fmt.Sprintf("sinks[%d] (%q)", i, sk.name)
 		if seen[sk.name] {
-			return nil, errAt(sn, path+".name", "duplicated sink name")
+			return nil, yamlnode.ErrAt(sn, path+".name", "duplicated sink name")
 		}
 		seen[sk.name] = true
-		if transN != nil && !isNull(transN) {
-			tn := resolve(transN)
+		if transN != nil && !yamlnode.IsNull(transN) {
+			tn := yamlnode.Resolve(transN)
 			if tn.Kind != yaml.SequenceNode {
-				return nil, errAt(tn, path+".transformers", "want a list, got %s", describe(tn))
+				return nil, yamlnode.ErrAt(tn, path+".transformers", "want a list, got %s", yamlnode.Describe(tn))
 			}
 			for j, t := range tn.Content {
 				tc, err := parseTransformer(t, fmt.Sprintf("%s.transformers[%d]", path, j))
@@ -252,27 +253,27 @@ func parseSinks(n *yaml.Node) ([]sinkConfig, error) {
 				sk.transformers = append(sk.transformers, tc)
 			}
 		}
-		if pubN == nil || isNull(pubN) {
-			return nil, errAt(sn, path+".publishers", "no publisher specified")
+		if pubN == nil || yamlnode.IsNull(pubN) {
+			return nil, yamlnode.ErrAt(sn, path+".publishers", "no publisher specified")
 		}
-		pn := resolve(pubN)
+		pn := yamlnode.Resolve(pubN)
 		if pn.Kind != yaml.SequenceNode || len(pn.Content) == 0 {
-			return nil, errAt(pn, path+".publishers", "want a non-empty list of publisher URLs, got %s", describe(pn))
+			return nil, yamlnode.ErrAt(pn, path+".publishers", "want a non-empty list of publisher URLs, got %s", yamlnode.Describe(pn))
 		}
 		for j, p := range pn.Content {
 			ppath := fmt.Sprintf("%s.publishers[%d]", path, j)
-			u, err := scalarString(p, ppath)
+			u, err := yamlnode.ScalarString(p, ppath)
 			if err != nil {
 				return nil, err
 			}
 			u = strings.TrimSpace(u)
 			if u == "" {
-				return nil, errAt(p, ppath, "empty publisher URL")
+				return nil, yamlnode.ErrAt(p, ppath, "empty publisher URL")
 			}
 			if !strings.Contains(u, "://") {
 				u += "://" // as Ceilometer does: "gnocchi" means "gnocchi://"
 			}
-			sk.publishers = append(sk.publishers, publisherConfig{url: u, path: ppath, line: resolve(p).Line})
+			sk.publishers = append(sk.publishers, publisherConfig{url: u, path: ppath, line: yamlnode.Resolve(p).Line})
 		}
 		out = append(out, sk)
 	}
@@ -280,30 +281,30 @@ func parseSinks(n *yaml.Node) ([]sinkConfig, error) {
 }
 
 func parseTransformer(n *yaml.Node, path string) (transformerConfig, error) {
-	ps, err := pairs(n, path)
+	ps, err := yamlnode.Pairs(n, path)
 	if err != nil {
 		return transformerConfig{}, err
 	}
-	tc := transformerConfig{path: path, line: resolve(n).Line}
+	tc := transformerConfig{path: path, line: yamlnode.Resolve(n).Line}
 	for _, p := range ps {
-		switch p.key {
+		switch p.Key {
 		case "name":
-			if tc.name, err = scalarString(p.value, path+".name"); err != nil {
+			if tc.name, err = yamlnode.ScalarString(p.Value, path+".name"); err != nil {
 				return tc, err
 			}
 		case "parameters":
-			if !isNull(p.value) {
-				tc.params = p.value
+			if !yamlnode.IsNull(p.Value) {
+				tc.params = p.Value
 			}
 		default:
-			return tc, errAt(p.keyN, path, "unknown key %q: want name and parameters", p.key)
+			return tc, yamlnode.ErrAt(p.KeyNode, path, "unknown key %q: want name and parameters", p.Key)
 		}
 	}
 	if tc.name == "" {
-		return tc, errAt(n, path+".name", "required")
+		return tc, yamlnode.ErrAt(n, path+".name", "required")
 	}
 	if _, ok := transformerBuilders[tc.name]; !ok {
-		return tc, errAt(n, path+".name", "unknown transformer %q: want one of %s", tc.name, strings.Join(transformerNames(), ", "))
+		return tc, yamlnode.ErrAt(n, path+".name", "unknown transformer %q: want one of %s", tc.name, strings.Join(transformerNames(), ", "))
 	}
 	return tc, nil
 }

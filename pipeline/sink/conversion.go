@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // transformerBuilders maps a transformer name of pipeline.yaml to what
@@ -38,26 +39,26 @@ func transformerNames() []string {
 // in allowed. A nil node reads as no parameters.
 func readParams(n *yaml.Node, path string, allowed ...string) (map[string]*yaml.Node, error) {
 	out := map[string]*yaml.Node{}
-	if n == nil || isNull(n) {
+	if n == nil || yamlnode.IsNull(n) {
 		return out, nil
 	}
-	ps, err := pairs(n, path)
+	ps, err := yamlnode.Pairs(n, path)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range ps {
 		ok := false
 		for _, a := range allowed {
-			if p.key == a {
+			if p.Key == a {
 				ok = true
 				break
 			}
 		}
 		if !ok {
-			return nil, errAt(p.keyN, path, "unknown parameter %q: want %s", p.key, strings.Join(allowed, ", "))
+			return nil, yamlnode.ErrAt(p.KeyNode, path, "unknown parameter %q: want %s", p.Key, strings.Join(allowed, ", "))
 		}
-		if !isNull(p.value) {
-			out[p.key] = p.value
+		if !yamlnode.IsNull(p.Value) {
+			out[p.Key] = p.Value
 		}
 	}
 	return out, nil
@@ -96,7 +97,7 @@ func parseConversion(p map[string]*yaml.Node, path string, targetKeys ...string)
 			return nil, err
 		}
 		if u := src["unit"]; u != nil {
-			if c.sourceUnit, err = scalarString(u, path+".source.unit"); err != nil {
+			if c.sourceUnit, err = yamlnode.ScalarString(u, path+".source.unit"); err != nil {
 				return nil, err
 			}
 			c.hasSourceUnit = true
@@ -113,26 +114,26 @@ func parseConversion(p map[string]*yaml.Node, path string, targetKeys ...string)
 			return nil, err
 		}
 		if v := tgt["name"]; v != nil {
-			if c.name, err = scalarString(v, path+".target.name"); err != nil {
+			if c.name, err = yamlnode.ScalarString(v, path+".target.name"); err != nil {
 				return nil, err
 			}
 		}
 		if v := tgt["unit"]; v != nil {
-			if c.unit, err = scalarString(v, path+".target.unit"); err != nil {
+			if c.unit, err = yamlnode.ScalarString(v, path+".target.unit"); err != nil {
 				return nil, err
 			}
 		}
 		if v := tgt["type"]; v != nil {
-			s, err := scalarString(v, path+".target.type")
+			s, err := yamlnode.ScalarString(v, path+".target.type")
 			if err != nil {
 				return nil, err
 			}
 			if c.typ, err = pipeline.ParseType(s); err != nil {
-				return nil, errAt(v, path+".target.type", "%v", err)
+				return nil, yamlnode.ErrAt(v, path+".target.type", "%v", err)
 			}
 		}
 		if v := tgt["max"]; v != nil {
-			if c.max, err = floatValue(v, path+".target.max"); err != nil {
+			if c.max, err = yamlnode.FloatValue(v, path+".target.max"); err != nil {
 				return nil, err
 			}
 			c.hasMax = c.max != 0 // Python: `if self.max`
@@ -163,17 +164,17 @@ func parseRegexMap(from, to map[string]*yaml.Node, attr, path string) (*regexMap
 	if fn == nil || tn == nil {
 		return nil, nil // Ceilometer maps only when both are given
 	}
-	pat, err := scalarString(fn, path+".source.map_from."+attr)
+	pat, err := yamlnode.ScalarString(fn, path+".source.map_from."+attr)
 	if err != nil {
 		return nil, err
 	}
-	repl, err := scalarString(tn, path+".target.map_to."+attr)
+	repl, err := yamlnode.ScalarString(tn, path+".target.map_to."+attr)
 	if err != nil {
 		return nil, err
 	}
 	re, err := regexp.Compile(pat)
 	if err != nil {
-		return nil, errAt(fn, path+".source.map_from."+attr, "cannot compile regular expression %q: %v", pat, err)
+		return nil, yamlnode.ErrAt(fn, path+".source.map_from."+attr, "cannot compile regular expression %q: %v", pat, err)
 	}
 	return &regexMap{re: re, repl: pythonReplacement(repl)}, nil
 }
@@ -263,9 +264,9 @@ type scaleRun struct {
 }
 
 func parseScale(n *yaml.Node, path string) (*scaler, error) {
-	n = resolve(n)
+	n = yamlnode.Resolve(n)
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") {
-		f, err := floatValue(n, path)
+		f, err := yamlnode.FloatValue(n, path)
 		if err != nil {
 			return nil, err
 		}
@@ -274,13 +275,13 @@ func parseScale(n *yaml.Node, path string) (*scaler, error) {
 		}
 		return &scaler{factor: f}, nil
 	}
-	src, err := scalarString(n, path)
+	src, err := yamlnode.ScalarString(n, path)
 	if err != nil {
 		return nil, err
 	}
 	prog, err := compilePython(src, &sampleEnv{})
 	if err != nil {
-		return nil, errAt(n, path, "%v", err)
+		return nil, yamlnode.ErrAt(n, path, "%v", err)
 	}
 	s := &scaler{prog: prog, src: src}
 	s.pool.New = func() any { return new(scaleRun) }

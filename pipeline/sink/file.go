@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // filePublisher is the file:// publisher: one JSON object per line
@@ -65,7 +66,7 @@ func buildFile(u *url.URL, _ string, env *buildEnv) (Stage, error) {
 	}
 	o.get("json")
 	if s, ok := o.get("sync"); ok {
-		b, ok := parseBool(s)
+		b, ok := yamlnode.ParseBool(s)
 		if !ok {
 			return nil, fmt.Errorf("sync: %q is not a boolean", s)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // httpPublisher is the http(s):// publisher: it POSTs the samples as a JSON
@@ -83,7 +84,7 @@ func newHTTPPublisher(u *url.URL, met publishCounters, withBatch bool) (*httpPub
 	}
 	if withBatch {
 		if s, ok := o.get("batch"); ok {
-			b, ok := parseBool(s)
+			b, ok := yamlnode.ParseBool(s)
 			if !ok {
 				return nil, fmt.Errorf("batch: %q is not a boolean", s)
 			}
@@ -93,7 +94,7 @@ func newHTTPPublisher(u *url.URL, met publishCounters, withBatch bool) (*httpPub
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s, ok := o.get("verify_ssl"); ok {
-		if b, isBool := parseBool(s); isBool {
+		if b, isBool := yamlnode.ParseBool(s); isBool {
 			tlsCfg.InsecureSkipVerify = !b
 		} else {
 			pem, err := os.ReadFile(s)

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // publisherBuilders maps a URL scheme to what builds its publisher.
@@ -30,16 +32,16 @@ func publisherSchemes() []string {
 func buildPublisher(pc publisherConfig, env *buildEnv) (Stage, error) {
 	u, err := url.Parse(pc.url)
 	if err != nil {
-		return nil, &configError{line: pc.line, path: pc.path, msg: fmt.Sprintf("cannot parse publisher URL: %v", err)}
+		return nil, &yamlnode.Error{Line: pc.line, Path: pc.path, Msg: fmt.Sprintf("cannot parse publisher URL: %v", err)}
 	}
 	b, ok := publisherBuilders[strings.ToLower(u.Scheme)]
 	if !ok {
-		return nil, &configError{line: pc.line, path: pc.path,
-			msg: fmt.Sprintf("unknown publisher %q: want one of %s", redact(u), strings.Join(publisherSchemes(), ", "))}
+		return nil, &yamlnode.Error{Line: pc.line, Path: pc.path,
+			Msg: fmt.Sprintf("unknown publisher %q: want one of %s", redact(u), strings.Join(publisherSchemes(), ", "))}
 	}
 	st, err := b(u, pc.url, env)
 	if err != nil {
-		return nil, &configError{line: pc.line, path: pc.path, msg: fmt.Sprintf("publisher %s: %v", redact(u), err)}
+		return nil, &yamlnode.Error{Line: pc.line, Path: pc.path, Msg: fmt.Sprintf("publisher %s: %v", redact(u), err)}
 	}
 	return st, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
 // seriesKey names one meter of one resource.
@@ -141,7 +142,7 @@ func buildDelta(tc transformerConfig, env *buildEnv) (Stage, error) {
 	}
 	d := &delta{conv: conv, cache: newPointCache(), drop: env.dropCounters(tc.name), now: env.now}
 	if n := p["growth_only"]; n != nil {
-		if d.growthOnly, err = boolValue(n, tc.path+".parameters.growth_only"); err != nil {
+		if d.growthOnly, err = yamlnode.BoolValue(n, tc.path+".parameters.growth_only"); err != nil {
 			return nil, err
 		}
 	}
