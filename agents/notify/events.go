@@ -14,7 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigil-telemetry/vigil/agents/poll"
+	"github.com/vigil-telemetry/vigil/pipeline"
 	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
@@ -119,8 +119,8 @@ type EventDefinitions struct {
 
 type eventDef struct {
 	line     int
-	include  []*poll.MeterFilter
-	exclude  []*poll.MeterFilter
+	include  []*pipeline.MeterFilter
+	exclude  []*pipeline.MeterFilter
 	catchAll bool
 	traits   []traitDef // sorted by name
 }
@@ -177,8 +177,8 @@ func ParseEvents(data []byte, opts EventOptions) (*EventDefinitions, error) {
 		e.defs = append(e.defs, d)
 	}
 	if !hasCatchAll && !opts.DropUnmatched {
-		all, _ := poll.NewMeterFilter([]string{"*"})
-		catch := &eventDef{include: []*poll.MeterFilter{all}, catchAll: true, traits: defaultTraits}
+		all, _ := pipeline.NewMeterFilter([]string{"*"})
+		catch := &eventDef{include: []*pipeline.MeterFilter{all}, catchAll: true, traits: defaultTraits}
 		e.defs = append([]*eventDef{catch}, e.defs...) // searched last
 	}
 	return e, nil
@@ -242,7 +242,7 @@ func parseEventDef(n *yaml.Node, i int) (*eventDef, error) {
 		if pat == "" {
 			return nil, yamlnode.ErrAt(tn, path+".event_type", "empty pattern")
 		}
-		f, err := poll.NewMeterFilter([]string{pat})
+		f, err := pipeline.NewMeterFilter([]string{pat})
 		if err != nil {
 			return nil, yamlnode.ErrAt(tn, path+".event_type", "%v", err)
 		}
@@ -256,7 +256,7 @@ func parseEventDef(n *yaml.Node, i int) (*eventDef, error) {
 		}
 	}
 	if len(d.include) == 0 {
-		all, _ := poll.NewMeterFilter([]string{"*"})
+		all, _ := pipeline.NewMeterFilter([]string{"*"})
 		d.include = append(d.include, all)
 	}
 	d.catchAll = d.catchAll && len(d.exclude) == 0

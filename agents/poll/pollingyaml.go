@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-telemetry/vigil/pipeline"
 )
 
 // SourceSpec is one source of a Ceilometer polling.yaml file.
 type SourceSpec struct {
 	Name     string
 	Interval time.Duration
-	// Meters are the source's meter patterns; NewMeterFilter accepts them.
+	// Meters are the source's meter patterns; pipeline.NewMeterFilter accepts them.
 	Meters []string
 	// Resources are static resource URIs (snmp://host, ...), for the
 	// pollsters that take their targets from the source.
@@ -91,7 +93,7 @@ func ParsePollingYAML(data []byte) ([]SourceSpec, error) {
 		if len(s.Meters) == 0 {
 			return nil, fmt.Errorf("%s.meters: no meter specified", where)
 		}
-		if _, err := NewMeterFilter(s.Meters); err != nil {
+		if _, err := pipeline.NewMeterFilter(s.Meters); err != nil {
 			return nil, fmt.Errorf("%s.meters: %w", where, err)
 		}
 		specs = append(specs, SourceSpec{

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-telemetry/vigil/pipeline"
 )
 
 // upstreamPolling is modelled on Ceilometer 19.0.0's etc/ceilometer/polling.yaml.
@@ -141,7 +143,7 @@ func FuzzParsePollingYAML(f *testing.F) {
 			if sp.Name == "" || sp.Interval <= 0 || len(sp.Meters) == 0 {
 				t.Fatalf("accepted an invalid source %+v", sp)
 			}
-			if _, err := NewMeterFilter(sp.Meters); err != nil {
+			if _, err := pipeline.NewMeterFilter(sp.Meters); err != nil {
 				t.Fatalf("accepted invalid meters %q: %v", sp.Meters, err)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/sink"
 	"github.com/vigil-telemetry/vigil/pipeline/wire"
 )
 
@@ -22,8 +23,8 @@ type Source struct {
 	Name      string
 	Interval  time.Duration
 	Pollsters []Pollster
-	// Meters are fnmatch patterns with "!" exclusions, as NewMeterFilter
-	// takes them; empty keeps every meter.
+	// Meters are fnmatch patterns with "!" exclusions, as
+	// pipeline.NewMeterFilter takes them; empty keeps every meter.
 	Meters []string
 }
 
@@ -33,7 +34,9 @@ type Config struct {
 	// Creator is "user_id:project_id" of the agent's service account; the
 	// store derives the UUIDs of non-UUID resource ids from it.
 	Creator string
-	// PublishBatch bounds the samples in one published batch (default 1000).
+	// PublishBatch bounds the samples in one published batch (default
+	// 1000): the scheduler hands the pipeline that many at a time, and
+	// publishes that many at most without one.
 	PublishBatch int
 	// Producer names the agent in batches (default: the hostname).
 	Producer string
@@ -56,6 +59,16 @@ type Config struct {
 	// PublishTimeout bounds one publish attempt in spooling mode, after
 	// which the batch is spooled (default 5 s).
 	PublishTimeout time.Duration
+	// Pipeline, when set, is pipeline.yaml's (*sink.Pipeline): polled
+	// samples go through its sources, transformers and publishers instead
+	// of straight to the bus, in polling order from one goroutine, so that
+	// rate_of_change and delta see each resource's samples in order. Its
+	// gnocchi:// publishers write through the scheduler's publisher,
+	// spool included (sink.WithBus); what its other publishers fail to
+	// deliver is logged and lost, as in Ceilometer. Nil publishes every
+	// sample unchanged to the bus, which is what Ceilometer's default
+	// pipeline.yaml does, without the pipeline's per-sample work.
+	Pipeline sink.Stage
 }
 
 // Defaults of Config.
@@ -82,33 +95,30 @@ const clockTolerance = 2 * time.Second
 // Scheduler polls its sources and publishes their samples. Each pollster of
 // each source runs in its own goroutine on the source's interval, so a slow
 // or failing pollster delays nobody else; one publishing goroutine drains
-// the shared bounded queue in batches.
+// the shared bounded queue in chunks of PublishBatch samples, through
+// Config.Pipeline when set, into the outbox that delivers batches to the
+// bus or spools them.
 type Scheduler struct {
 	cfg     Config
-	pub     Publisher
 	log     *slog.Logger
 	met     *schedMetrics
 	jobs    []*job
 	running atomic.Bool
+	out     *outbox
 
 	mu          sync.Mutex // guards queue and lastDropLog
 	queue       sampleQueue
 	lastDropLog time.Time
 
-	wake chan struct{} // capacity 1: "the queue has samples"
+	wake     chan struct{} // capacity 1: "the queue has samples"
+	stopping chan struct{} // closed by Run when the pollsters stopped
 
-	// Owned by the publishing goroutine, then by the final flush.
-	builder    *wire.Builder
-	scratch    []pipeline.Sample
-	pending    int    // samples in builder
-	msgID      string // of the batch in builder, reused by its retries
-	seq        uint64
-	idPrefix   string
-	pubFailing bool
-	withOpts   publisherWithOptions
-	spool      *spool // nil without Config.SpoolDir
-	encoded    []byte // scratch for spooled batches
-	replay     wire.Batch
+	// Owned by the publishing goroutine.
+	scratch      []pipeline.Sample
+	builder      *wire.Builder // batches of the direct path (no Config.Pipeline)
+	seq          uint64
+	idPrefix     string
+	stageFailing bool // the pipeline's last Process failed
 }
 
 // job is one pollster of one source.
@@ -116,7 +126,7 @@ type job struct {
 	source   string
 	interval time.Duration
 	p        Pollster
-	filter   *MeterFilter
+	filter   *pipeline.MeterFilter
 	met      pollMetrics
 	log      *slog.Logger
 
@@ -147,21 +157,22 @@ func NewScheduler(cfg Config, pub Publisher, set *metrics.Set, log *slog.Logger)
 	}
 	s := &Scheduler{
 		cfg:      cfg,
-		pub:      pub,
 		log:      log,
 		met:      newSchedMetrics(set),
 		queue:    sampleQueue{max: cfg.MaxBuffered},
 		wake:     make(chan struct{}, 1),
+		stopping: make(chan struct{}),
 		builder:  wire.NewBuilder(cfg.Producer, cfg.Creator),
 		idPrefix: fmt.Sprintf("%s:%x", cfg.Producer, time.Now().UnixNano()),
 	}
-	s.withOpts, _ = pub.(publisherWithOptions)
+	s.out = &outbox{pub: pub, cfg: &s.cfg, met: s.met, log: log, stopping: s.stopping}
+	s.out.withOpts, _ = pub.(publisherWithOptions)
 	if cfg.SpoolDir != "" {
 		sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes)
 		if err != nil {
 			return nil, err
 		}
-		s.spool = sp
+		s.out.spool = sp
 		s.met.spooled.Set(float64(sp.samples()))
 		if sp.len() > 0 {
 			log.Info("replaying batches spooled by an earlier run", "batches", sp.len(), "bytes", sp.size())
@@ -182,7 +193,7 @@ func NewScheduler(cfg Config, pub Publisher, set *metrics.Set, log *slog.Logger)
 		if len(src.Pollsters) == 0 {
 			return nil, fmt.Errorf("polling source %q has no pollster", src.Name)
 		}
-		f, err := NewMeterFilter(src.Meters)
+		f, err := pipeline.NewMeterFilter(src.Meters)
 		if err != nil {
 			return nil, fmt.Errorf("polling source %q: meters: %w", src.Name, err)
 		}
@@ -250,7 +261,7 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-func anyMatch(f *MeterFilter, names []string) bool {
+func anyMatch(f *pipeline.MeterFilter, names []string) bool {
 	for _, n := range names {
 		if f.Match(n) {
 			return true
@@ -260,8 +271,9 @@ func anyMatch(f *MeterFilter, names []string) bool {
 }
 
 // Run polls until ctx is done, then stops the pollsters, publishes what
-// they polled within FlushTimeout, and returns nil. Samples it could not
-// publish by then are counted as dropped. Run may be called once.
+// they polled within FlushTimeout (spooling it when the agent has a spool),
+// and returns nil. Samples it could not publish by then are counted as
+// dropped. Run may be called once.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("polling scheduler is already running")
@@ -274,10 +286,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.runJob(ctx, j)
 		}()
 	}
+	// Publishing outlives ctx by the flush, so that a publish under way
+	// when ctx is done completes instead of losing its batch: s.stopping
+	// tells the publishing goroutine to flush, and pctx's end bounds it.
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer pcancel()
 	publishing := make(chan struct{})
 	go func() {
 		defer close(publishing)
-		s.publishLoop(ctx)
+		s.publishLoop(pctx, s.stopping)
 	}()
 	s.log.Info("polling started", "pollsters", len(s.jobs), "sources", len(s.cfg.Sources))
 	<-ctx.Done()
@@ -291,10 +308,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		// stopping; what it emits later is dropped (its run is closed).
 		s.log.Warn("a pollster did not stop in time; flushing without it", "timeout", s.cfg.FlushTimeout)
 	}
+	close(s.stopping)
+	deadline := time.AfterFunc(s.cfg.FlushTimeout, pcancel)
+	defer deadline.Stop()
 	<-publishing
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FlushTimeout)
-	defer cancel()
-	s.flush(fctx)
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigil-telemetry/vigil/agents/poll"
+	"github.com/vigil-telemetry/vigil/pipeline"
 	"github.com/vigil-telemetry/vigil/pipeline/yamlnode"
 )
 
@@ -37,7 +37,7 @@ type fileConfig struct {
 type sourceConfig struct {
 	name   string
 	meters []string
-	filter *poll.MeterFilter
+	filter *pipeline.MeterFilter
 	sinks  []string
 	line   int
 }
@@ -179,7 +179,7 @@ func parseSources(n *yaml.Node) ([]sourceConfig, error) {
 		if len(src.meters) == 0 {
 			return nil, yamlnode.ErrAt(metersN, path+".meters", "no meter specified")
 		}
-		if src.filter, err = poll.NewMeterFilter(src.meters); err != nil {
+		if src.filter, err = pipeline.NewMeterFilter(src.meters); err != nil {
 			return nil, yamlnode.ErrAt(metersN, path+".meters", "%v", err)
 		}
 		if sinksN == nil || yamlnode.IsNull(sinksN) {

@@ -12,14 +12,16 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/vigil-telemetry/vigil/agents/poll"
 	"github.com/vigil-telemetry/vigil/pipeline"
+	"github.com/vigil-telemetry/vigil/pipeline/bus"
+	"github.com/vigil-telemetry/vigil/pipeline/wire"
 )
 
 // Options are what building a Pipeline needs besides the file.
 type Options struct {
-	// Bus receives gnocchi:// batches; *bus.Bus satisfies it. A pipeline
-	// with a gnocchi:// publisher fails to load without it.
+	// Bus receives gnocchi:// batches, unless the context of a Process call
+	// names another (WithBus); *bus.Bus satisfies it. A pipeline with a
+	// gnocchi:// publisher fails to load without it.
 	Bus BatchPublisher
 	// NATS carries nats:// messages; the bus's Conn satisfies it.
 	NATS NATSConn
@@ -60,8 +62,8 @@ type Pipeline struct {
 type sinkRun struct {
 	name    string
 	stage   Stage
-	filters []*poll.MeterFilter // of the sources that list the sink
-	all     bool                // a source takes every meter: no filtering
+	filters []*pipeline.MeterFilter // of the sources that list the sink
+	all     bool                    // a source takes every meter: no filtering
 	in      *metrics.Counter
 	errors  *metrics.Counter
 }
@@ -100,6 +102,11 @@ func LoadFile(path string, opts Options) (*Pipeline, error) {
 }
 
 func build(cfg *fileConfig, opts *Options) (*Pipeline, error) {
+	if opts.Bus != nil {
+		o := *opts
+		o.Bus = busRouter{def: opts.Bus}
+		opts = &o
+	}
 	set := opts.Metrics
 	if set == nil {
 		set = metrics.NewSet()
@@ -214,6 +221,33 @@ func (p *Pipeline) Process(ctx context.Context, dst, src []pipeline.Sample) ([]p
 		}
 	}
 	return dst, errors.Join(errs...)
+}
+
+// WithBus returns a context under which the gnocchi:// publishers of a
+// Pipeline send to b instead of Options.Bus. One pipeline can then serve
+// agents that deliver differently while they share its transformers' state
+// (an arithmetic transformer combining a polled and a notified meter) and
+// its other publishers (one writer per file:// path): the polling agent
+// passes its spooling publisher, so that polled samples outlive a bus
+// outage, while the notification agent publishes to the bus itself and
+// acknowledges a notification only once the bus took it. What a transformer
+// releases during a call goes where that call's context says, and what a
+// tick (Run) flushes goes to Options.Bus.
+func WithBus(ctx context.Context, b BatchPublisher) context.Context {
+	return context.WithValue(ctx, busKey{}, b)
+}
+
+type busKey struct{}
+
+// busRouter is the BatchPublisher the gnocchi:// publishers of a Pipeline
+// get: the context's (WithBus), or def.
+type busRouter struct{ def BatchPublisher }
+
+func (r busRouter) PublishWith(ctx context.Context, b *wire.Batch, opts bus.PublishOptions) error {
+	if bp, ok := ctx.Value(busKey{}).(BatchPublisher); ok {
+		return bp.PublishWith(ctx, b, opts)
+	}
+	return r.def.PublishWith(ctx, b, opts)
 }
 
 // TickInterval is how often Run ticks the sinks.

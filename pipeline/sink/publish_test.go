@@ -412,3 +412,41 @@ func TestGnocchiPublisherError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestWithBusRoutesGnocchi shares one pipeline between two callers: the
+// gnocchi:// batches of a call whose context names a bus go to that bus,
+// the others to Options.Bus.
+func TestWithBusRoutesGnocchi(t *testing.T) {
+	def, other := &recordingBus{}, &recordingBus{}
+	p := onePublisher(t, "gnocchi://", Options{Bus: def})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		ctx  context.Context
+		name string
+	}{
+		{ctx, "a"},
+		{WithBus(ctx, other), "b"},
+		{ctx, "c"},
+		{WithBus(ctx, other), "d"},
+	} {
+		if _, err := p.Process(tc.ctx, nil, samples(smp{name: tc.name})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(b *recordingBus) (out []string) {
+		for _, s := range b.samples() {
+			out = append(out, s.Name)
+		}
+		return out
+	}
+	if got := names(def); fmt.Sprint(got) != "[a c]" {
+		t.Errorf("Options.Bus got %v, want [a c]", got)
+	}
+	if got := names(other); fmt.Sprint(got) != "[b d]" {
+		t.Errorf("the context's bus got %v, want [b d]", got)
+	}
+	other.err = errors.New("spool full")
+	if _, err := p.Process(WithBus(ctx, other), nil, samples(smp{name: "e"})); err == nil || !strings.Contains(err.Error(), "spool full") {
+		t.Errorf("an error of the context's bus: got %v", err)
+	}
+}

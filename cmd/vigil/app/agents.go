@@ -107,11 +107,33 @@ func (a *App) sources(pollsters []poll.Pollster) ([]poll.Source, error) {
 	return out, nil
 }
 
+// startAgents starts the notification listeners and the polling scheduler.
+// Both send their samples through one pipeline (pipeline.file), as
+// Ceilometer's notification agent takes the polling agents' samples too, so
+// that transformers see both and each publisher has one writer; polled
+// samples reach its gnocchi:// publishers through the scheduler's spool.
+// Without pipeline.file the scheduler publishes straight to the bus, which
+// is what the default pipeline does, minus its per-sample work.
 func (a *App) startAgents(ctx context.Context) error {
-	if err := a.startNotify(ctx); err != nil {
-		return err
-	}
+	ncfg := a.cfg.Agents.Notify
+	notifyOn := ncfg.AMQP.URL != "" || ncfg.NATS.Enabled
 	pollsters := a.pollsters()
+	var pl *sink.Pipeline
+	if notifyOn || (len(pollsters) > 0 && a.cfg.Pipeline.File != "") {
+		var err error
+		pl, err = sink.LoadFile(a.cfg.Pipeline.File, sink.Options{Bus: a.bus, NATS: a.bus.Conn(), Creator: a.cfg.Agents.Creator, Metrics: a.set, Logger: a.log.With("part", "pipeline")})
+		if err != nil {
+			return fmt.Errorf("pipeline.file: %w", err)
+		}
+		a.run("pipeline", func() error { pl.Run(ctx); return nil })
+	}
+	if notifyOn {
+		if err := a.startNotify(ctx, pl); err != nil {
+			return err
+		}
+	} else {
+		a.parts = append(a.parts, partState{name: "notify", err: errors.New("agents.notify.amqp.url is empty and agents.notify.nats.enabled is false")})
+	}
 	if len(pollsters) == 0 {
 		a.log.Info("no pollster is on; the polling agent idles")
 		return nil
@@ -120,12 +142,16 @@ func (a *App) startAgents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sched, err := poll.NewScheduler(poll.Config{
+	pcfg := poll.Config{
 		Sources:      sources,
 		Creator:      a.cfg.Agents.Creator,
 		PublishBatch: a.cfg.Agents.PublishBatch,
 		SpoolDir:     filepath.Join(a.cfg.DataDir, "spool"),
-	}, a.bus, a.set, a.log.With("part", "agent"))
+	}
+	if a.cfg.Pipeline.File != "" {
+		pcfg.Pipeline = pl
+	}
+	sched, err := poll.NewScheduler(pcfg, a.bus, a.set, a.log.With("part", "agent"))
 	if err != nil {
 		return fmt.Errorf("cannot start the polling scheduler: %w", err)
 	}
@@ -133,18 +159,11 @@ func (a *App) startAgents(ctx context.Context) error {
 	return nil
 }
 
-// startNotify starts the notification listeners: AMQP when
-// agents.notify.amqp.url is set, NATS when agents.notify.nats.enabled.
-func (a *App) startNotify(ctx context.Context) error {
+// startNotify starts the notification listeners, publishing through pl:
+// AMQP when agents.notify.amqp.url is set, NATS when
+// agents.notify.nats.enabled.
+func (a *App) startNotify(ctx context.Context, pl *sink.Pipeline) error {
 	ncfg := a.cfg.Agents.Notify
-	if ncfg.AMQP.URL == "" && !ncfg.NATS.Enabled {
-		a.parts = append(a.parts, partState{name: "notify", err: errors.New("agents.notify.amqp.url is empty and agents.notify.nats.enabled is false")})
-		return nil
-	}
-	pl, err := sink.LoadFile(a.cfg.Pipeline.File, sink.Options{Bus: a.bus, NATS: a.bus.Conn(), Creator: a.cfg.Agents.Creator, Metrics: a.set, Logger: a.log.With("part", "pipeline")})
-	if err != nil {
-		return fmt.Errorf("pipeline.file: %w", err)
-	}
 	cfg := notify.DefaultConfig()
 	cfg.AMQP.URL = ncfg.AMQP.URL
 	if len(ncfg.AMQP.Exchanges) > 0 {
@@ -158,7 +177,6 @@ func (a *App) startNotify(ctx context.Context) error {
 		return fmt.Errorf("cannot start the notification listeners: %w", err)
 	}
 	a.parts = append(a.parts, partState{name: "notify"})
-	a.run("pipeline", func() error { pl.Run(ctx); return nil })
 	a.run("notify", func() error { return ag.Run(ctx) })
 	return nil
 }

@@ -1,4 +1,4 @@
-package poll
+package pipeline
 
 import (
 	"fmt"
