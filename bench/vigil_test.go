@@ -21,7 +21,7 @@ import (
 // settings (GOGC, GOMEMLIMIT, storage sizes), to compare them.
 func benchEnv() []string {
 	var env []string
-	for _, k := range []string{"GOGC", "GOMEMLIMIT", "VIGIL_STORAGE_MEMTABLE_MB", "VIGIL_STORAGE_CACHE_MB", "VIGIL_MEMORY_LIMIT_MB"} {
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "VIGIL_STORAGE_MEMTABLE_MB", "VIGIL_STORAGE_CACHE_MB", "VIGIL_MEMORY_LIMIT_MB", "VIGIL_GC_PERCENT"} {
 		if v := os.Getenv("BENCH_" + k); v != "" {
 			env = append(env, k+"="+v)
 		}

@@ -97,9 +97,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := cfg.Logger(stderr)
-	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
-	}
+	tuneGC(cfg, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cmd == "migrate" {
@@ -218,4 +216,15 @@ func billingExport(args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	return billing.Export(ctx, billing.NewIndexSource(idx, query.NewReader(st)), rating, start, end, project, format, stdout)
+}
+
+// tuneGC applies gc_percent and memory_limit_mb, unless GOGC or GOMEMLIMIT
+// in the environment already chose.
+func tuneGC(cfg config.Config, getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
+	if cfg.MemoryLimitMB > 0 && getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
+	}
 }

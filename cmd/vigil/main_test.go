@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
 )
 
 func TestVersionAndConfigDefault(t *testing.T) {
@@ -52,5 +56,33 @@ func TestBillingExportCommand(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "BilledCost") {
 		t.Errorf("an empty period's FOCUS export lacks its header:\n%s", out.String())
+	}
+}
+
+func TestTuneGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	cfg := config.Default()
+	cfg.GCPercent, cfg.MemoryLimitMB = 37, 64
+
+	tuneGC(cfg, env(nil))
+	if got := debug.SetGCPercent(100); got != 37 {
+		t.Errorf("gc_percent 37 left GOGC at %d", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 64<<20 {
+		t.Errorf("memory_limit_mb 64 left the limit at %d", got)
+	}
+
+	// The environment wins, as it does for the Go runtime itself.
+	debug.SetMemoryLimit(math.MaxInt64)
+	tuneGC(cfg, env(map[string]string{"GOGC": "200", "GOMEMLIMIT": "1GiB"}))
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC set, gc_percent changed GOGC to %d", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("with GOMEMLIMIT set, memory_limit_mb changed the limit to %d", got)
 	}
 }

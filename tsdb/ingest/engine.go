@@ -6,6 +6,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,12 +39,19 @@ type Engine struct {
 	store storage.Storage
 	log   *slog.Logger
 
-	// states caches the raw window of recently written metrics, up to
-	// maxCachedPoints points in all; the rest is re-read from storage.
-	states          map[uuid.UUID]*metricState
-	cachedPoints    int
-	maxCachedPoints int
-	tick            uint64
+	// states caches the raw window of recently written metrics, encoded
+	// as storage holds it, up to maxCachedBytes in all; the rest is re-read
+	// from storage. Encoded, a window of CPU-like values takes one to three
+	// bytes a point instead of sixteen, and decoding it again on each Apply
+	// costs less than the memory it saves at a million open points.
+	states         map[uuid.UUID]*metricState
+	cachedBytes    int
+	maxCachedBytes int
+	tick           uint64
+
+	// ts and vs hold the decoded raw window of the metric being applied.
+	ts []int64
+	vs []float64
 
 	bucket aggregate.Bucket
 	sp     split.Split
@@ -54,19 +62,19 @@ type Engine struct {
 }
 
 type metricState struct {
-	ts       []int64
-	vs       []float64
+	raw      []byte // the raw window as split.AppendEncodeRaw encodes it; nil when empty
 	used     uint64
 	retained map[int64]int64 // granularity → first split start kept
 }
 
-// NewEngine returns an engine writing to store.
-func NewEngine(store storage.Storage, log *slog.Logger, maxCachedPoints int) *Engine {
+// NewEngine returns an engine writing to store that caches up to
+// maxCachedBytes of encoded raw windows.
+func NewEngine(store storage.Storage, log *slog.Logger, maxCachedBytes int) *Engine {
 	return &Engine{
 		store: store, log: log,
-		states:          make(map[uuid.UUID]*metricState),
-		maxCachedPoints: maxCachedPoints,
-		Dropped:         func(uuid.UUID, int) {},
+		states:         make(map[uuid.UUID]*metricState),
+		maxCachedBytes: maxCachedBytes,
+		Dropped:        func(uuid.UUID, int) {},
 	}
 }
 
@@ -74,13 +82,13 @@ func NewEngine(store storage.Storage, log *slog.Logger, maxCachedPoints int) *En
 // moves to another processor.
 func (e *Engine) Forget() {
 	clear(e.states)
-	e.cachedPoints = 0
+	e.cachedBytes = 0
 }
 
 // ForgetMetric drops the cached state of one metric (deleted metrics).
 func (e *Engine) ForgetMetric(id uuid.UUID) {
 	if st, ok := e.states[id]; ok {
-		e.cachedPoints -= len(st.ts)
+		e.cachedBytes -= len(st.raw)
 		delete(e.states, id)
 	}
 }
@@ -99,12 +107,15 @@ func (e *Engine) state(ctx context.Context, id uuid.UUID) (*metricState, error) 
 		return nil, fmt.Errorf("cannot read raw points of metric %s: %w", id, err)
 	default:
 		e.buf = raw
-		if st.ts, st.vs, err = split.DecodeRaw(raw, nil, nil); err != nil {
+		// Check it now: a corrupt window fails here, once, rather than on
+		// every Apply from the cache.
+		if e.ts, e.vs, err = split.DecodeRaw(raw, e.ts[:0], e.vs[:0]); err != nil {
 			return nil, fmt.Errorf("cannot decode raw points of metric %s: %w", id, err)
 		}
+		st.raw = bytes.Clone(raw)
 	}
 	e.states[id] = st
-	e.cachedPoints += len(st.ts)
+	e.cachedBytes += len(st.raw)
 	return st, nil
 }
 
@@ -112,7 +123,7 @@ func (e *Engine) state(ctx context.Context, id uuid.UUID) (*metricState, error) 
 // used half when it overflows: cheaper than an exact LRU list on the hot
 // path, and the evicted state is one storage read away.
 func (e *Engine) evict() {
-	if e.cachedPoints <= e.maxCachedPoints {
+	if e.cachedBytes <= e.maxCachedBytes {
 		return
 	}
 	ticks := make([]uint64, 0, len(e.states))
@@ -123,7 +134,7 @@ func (e *Engine) evict() {
 	cut := ticks[len(ticks)/2]
 	for id, st := range e.states {
 		if st.used <= cut {
-			e.cachedPoints -= len(st.ts)
+			e.cachedBytes -= len(st.raw)
 			delete(e.states, id)
 		}
 	}
@@ -142,10 +153,16 @@ func (e *Engine) Apply(ctx context.Context, b storage.Batch, id uuid.UUID, p *ar
 	if err != nil {
 		return 0, err
 	}
+	e.ts, e.vs = e.ts[:0], e.vs[:0]
+	if len(st.raw) > 0 {
+		if e.ts, e.vs, err = split.DecodeRaw(st.raw, e.ts, e.vs); err != nil {
+			return 0, fmt.Errorf("cannot decode raw points of metric %s: %w", id, err)
+		}
+	}
 	maxG := int64(p.MaxGranularity())
 	windowStart := int64(math.MinInt64)
-	if n := len(st.ts); n > 0 {
-		windowStart = aggregate.Floor(st.ts[n-1], maxG) - p.BackWindow*maxG
+	if n := len(e.ts); n > 0 {
+		windowStart = aggregate.Floor(e.ts[n-1], maxG) - p.BackWindow*maxG
 	}
 	// Last write wins: a stable sort keeps arrival order among equal
 	// timestamps, and the merge below takes the last of each run.
@@ -168,9 +185,7 @@ func (e *Engine) Apply(ctx context.Context, b storage.Batch, id uuid.UUID, p *ar
 	if len(accepted) == 0 {
 		return 0, nil
 	}
-	before := len(st.ts)
-	st.ts, st.vs = merge(st.ts, st.vs, accepted)
-	e.cachedPoints += len(st.ts) - before
+	e.ts, e.vs = merge(e.ts, e.vs, accepted)
 
 	for _, d := range p.Definitions {
 		if err := e.aggregate(ctx, b, id, p, int64(d.Granularity), int64(d.Timespan), st, accepted); err != nil {
@@ -179,20 +194,22 @@ func (e *Engine) Apply(ctx context.Context, b storage.Batch, id uuid.UUID, p *ar
 	}
 
 	// Slide the window; keep one point before it for the rate methods.
-	last := st.ts[len(st.ts)-1]
+	last := e.ts[len(e.ts)-1]
 	newStart := aggregate.Floor(last, maxG) - p.BackWindow*maxG
-	if i := sort.Search(len(st.ts), func(i int) bool { return st.ts[i] >= newStart }); i > 1 {
-		n := copy(st.ts, st.ts[i-1:])
-		copy(st.vs, st.vs[i-1:])
-		e.cachedPoints -= len(st.ts) - n
-		st.ts, st.vs = st.ts[:n], st.vs[:n]
+	if i := sort.Search(len(e.ts), func(i int) bool { return e.ts[i] >= newStart }); i > 1 {
+		n := copy(e.ts, e.ts[i-1:])
+		copy(e.vs, e.vs[i-1:])
+		e.ts, e.vs = e.ts[:n], e.vs[:n]
 	}
-	if e.buf, err = split.AppendEncodeRaw(e.buf[:0], st.ts, st.vs); err != nil {
+	if e.buf, err = split.AppendEncodeRaw(e.buf[:0], e.ts, e.vs); err != nil {
 		return 0, fmt.Errorf("cannot encode raw points of metric %s: %w", id, err)
 	}
 	if err := b.PutUnaggregated(id, e.buf); err != nil {
 		return 0, fmt.Errorf("cannot write raw points of metric %s: %w", id, err)
 	}
+	e.cachedBytes -= len(st.raw)
+	st.raw = append(st.raw[:0], e.buf...)
+	e.cachedBytes += len(st.raw)
 	e.evict()
 	return len(accepted), nil
 }
@@ -220,9 +237,9 @@ func (e *Engine) aggregate(ctx context.Context, b storage.Batch, id uuid.UUID, p
 	for _, pt := range accepted {
 		add(pt.T)
 		if hasRate {
-			i := sort.Search(len(st.ts), func(i int) bool { return st.ts[i] > pt.T })
-			if i < len(st.ts) {
-				add(st.ts[i])
+			i := sort.Search(len(e.ts), func(i int) bool { return e.ts[i] > pt.T })
+			if i < len(e.ts) {
+				add(e.ts[i])
 			}
 		}
 	}
@@ -253,12 +270,12 @@ func (e *Engine) aggregate(ctx context.Context, b storage.Batch, id uuid.UUID, p
 			}
 			cur, loaded = start, true
 		}
-		i := sort.Search(len(st.ts), func(i int) bool { return st.ts[i] >= bs })
-		j := sort.Search(len(st.ts), func(i int) bool { return st.ts[i] >= bs+g })
+		i := sort.Search(len(e.ts), func(i int) bool { return e.ts[i] >= bs })
+		j := sort.Search(len(e.ts), func(i int) bool { return e.ts[i] >= bs+g })
 		e.bucket.Reset()
-		e.bucket.Values = append(e.bucket.Values, st.vs[i:j]...)
+		e.bucket.Values = append(e.bucket.Values, e.vs[i:j]...)
 		if i > 0 {
-			e.bucket.Prev, e.bucket.HasPrev = st.vs[i-1], true
+			e.bucket.Prev, e.bucket.HasPrev = e.vs[i-1], true
 		}
 		vals := make([]float64, len(p.Methods))
 		present := false
@@ -278,7 +295,7 @@ func (e *Engine) aggregate(ctx context.Context, b storage.Batch, id uuid.UUID, p
 	}
 	// Retention drops whole splits once their last slot is older than the
 	// definition's timespan counted back from the newest bucket.
-	last := aggregate.Floor(st.ts[len(st.ts)-1], g)
+	last := aggregate.Floor(e.ts[len(e.ts)-1], g)
 	keep := aggregate.Floor(last-timespan+g, span)
 	if st.retained == nil {
 		st.retained = make(map[int64]int64)

@@ -27,8 +27,9 @@ type Config struct {
 	// FlushInterval is the longest a fetch waits for more messages before
 	// the ones it has are aggregated, committed and acknowledged.
 	FlushInterval time.Duration
-	// MaxCachedPoints bounds the raw points cached per partition.
-	MaxCachedPoints int
+	// MaxCachedBytes bounds the encoded raw windows cached per partition;
+	// 0 is 4 MiB, about two million CPU-like points.
+	MaxCachedBytes int
 }
 
 // Processor consumes the sample stream into storage. It owns the partitions
@@ -67,8 +68,8 @@ func NewProcessor(cfg Config, b *bus.Bus, idx *index.Index, store storage.Storag
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 100 * time.Millisecond
 	}
-	if cfg.MaxCachedPoints <= 0 {
-		cfg.MaxCachedPoints = 4 << 20
+	if cfg.MaxCachedBytes <= 0 {
+		cfg.MaxCachedBytes = 4 << 20
 	}
 	p := &Processor{
 		cfg: cfg, bus: b, idx: idx, store: store, log: log,
@@ -211,7 +212,7 @@ func (p *Processor) runPartition(ctx context.Context, part int) {
 		case <-time.After(time.Second):
 		}
 	}
-	eng := NewEngine(p.store, log, p.cfg.MaxCachedPoints)
+	eng := NewEngine(p.store, log, p.cfg.MaxCachedBytes)
 	eng.Dropped = func(id uuid.UUID, n int) { p.noteDropped(log, id, n) }
 	work := make(map[uuid.UUID]*pending)
 	var batch wire.Batch

@@ -334,6 +334,7 @@ func TestInvalid(t *testing.T) {
 		{"billing since", "billing: {since: yesterday}\n", nil, []string{`billing.since: must be RFC 3339 or a date`}},
 		{"billing config missing", "billing: {config_file: /nonexistent/rating.yaml}\n", nil, []string{"billing.config_file"}},
 		{"memory limit", "memory_limit_mb: -1\n", nil, []string{"memory_limit_mb"}},
+		{"gc percent zero", "gc_percent: 0\n", nil, []string{"gc_percent: must be -1 (no collection) or 1..10000, got 0"}},
 		{"cadvisor mode", "agents: {cadvisor: {mode: sidecar}}\n", nil, []string{`agents.cadvisor.mode: must be embedded or remote, got "sidecar"`}},
 		{"cadvisor remote without url", "agents: {cadvisor: {mode: remote}}\n", nil, []string{"agents.cadvisor.url: required with agents.cadvisor.mode remote"}},
 		{"cadvisor url when embedded", "agents: {cadvisor: {url: \"http://h:8080\"}}\n", nil, []string{"agents.cadvisor.url:", "only used with"}},

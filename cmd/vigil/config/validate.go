@@ -23,6 +23,9 @@ import (
 func (c *Config) Validate() error {
 	v := &validator{}
 	v.intRange("memory_limit_mb", int64(c.MemoryLimitMB), 0, 1<<30)
+	if c.GCPercent != -1 && (c.GCPercent < 1 || c.GCPercent > 10000) {
+		v.bad("gc_percent", "must be -1 (no collection) or 1..10000, got %d", c.GCPercent)
+	}
 	if c.DataDir == "" {
 		v.bad("data_dir", "must not be empty")
 	}
