@@ -8,14 +8,20 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"log/slog"
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/vigil-telemetry/vigil/pipeline"
 	"github.com/vigil-telemetry/vigil/pipeline/bus"
+	"github.com/vigil-telemetry/vigil/pipeline/resources"
 	"github.com/vigil-telemetry/vigil/pipeline/wire"
 )
 
@@ -33,14 +39,22 @@ const gnocchiBatchSamples = 2000
 // gnocchi is the gnocchi:// publisher: samples go to the bus as wire
 // batches (FORMAT.md of pipeline/wire), each published with an id derived
 // from its content, so that a batch sent again within the bus's duplicate
-// window (a notification redelivered before its ack) is stored once.
+// window (a notification redelivered before its ack) is stored once. A
+// '/' in a resource id becomes '_', as Ceilometer's publisher does, since
+// Gnocchi refuses it.
 //
 // URL options, as Ceilometer's: filter_project=<id> drops the samples of
 // that project (Ceilometer resolves a project name through Keystone; here
 // it is the id, and nothing is dropped by default); archive_policy=<name>
-// sets the policy of every metric; timeout=<seconds> bounds a publish.
-// filter_domain and resources_definition_file are accepted and ignored:
-// the store maps meters to resource types itself.
+// sets the policy of every metric; timeout=<seconds> bounds a publish;
+// resources_definition_file=<path> maps meters with a gnocchi_resources.yaml
+// of its own (pipeline/resources): a sample whose producer gave no
+// resource type gets the type of its meter there, or is dropped (counted,
+// logged once per meter) when the file does not list it, and a metric gets
+// the file's archive policy. Without it the processors map the samples
+// with the deployment's definitions (pipeline.resources_file). The
+// attributes are always taken by the processors. filter_domain is
+// accepted and ignored.
 type gnocchi struct {
 	bus           BatchPublisher
 	producer      string
@@ -48,8 +62,30 @@ type gnocchi struct {
 	filterProject string
 	archivePolicy string
 	timeout       time.Duration
-	builders      sync.Pool // of *wire.Builder
+	defs          *resources.Definitions // nil: the processors map
+	builders      sync.Pool              // of *wire.Builder
 	met           publishCounters
+	notMapped     *metrics.Counter
+	log           *slog.Logger
+	warned        sync.Map     // meters logged as not mapped
+	nWarned       atomic.Int64 // entries of warned
+}
+
+// maxWarnedMeters bounds the meters remembered as logged: notifications
+// choose meter names.
+const maxWarnedMeters = 10000
+
+func (g *gnocchi) warnNotMapped(meter string) {
+	if g.log == nil {
+		return
+	}
+	if _, seen := g.warned.Load(meter); seen || g.nWarned.Load() >= maxWarnedMeters {
+		return
+	}
+	if _, seen := g.warned.LoadOrStore(meter, struct{}{}); !seen {
+		g.nWarned.Add(1)
+		g.log.Warn("meter is not handled by the resource definitions of gnocchi://; its samples are dropped", "meter", meter)
+	}
 }
 
 func buildGnocchi(u *url.URL, _ string, env *buildEnv) (Stage, error) {
@@ -60,11 +96,16 @@ func buildGnocchi(u *url.URL, _ string, env *buildEnv) (Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gnocchi{bus: env.opts.Bus, producer: env.opts.Producer, creator: env.opts.Creator, met: env.publishCounters("gnocchi")}
+	g := &gnocchi{bus: env.opts.Bus, producer: env.opts.Producer, creator: env.opts.Creator, met: env.publishCounters("gnocchi"), log: env.log}
 	g.filterProject, _ = o.get("filter_project")
 	g.archivePolicy, _ = o.get("archive_policy")
 	o.get("filter_domain")
-	o.get("resources_definition_file")
+	if f, ok := o.get("resources_definition_file"); ok && f != "" {
+		if g.defs, err = resources.Load(f); err != nil {
+			return nil, fmt.Errorf("resources_definition_file: %w", err)
+		}
+		g.notMapped = env.set.GetOrCreateCounter(fmt.Sprintf(`vigil_pipeline_gnocchi_not_mapped_total{sink=%q}`, env.sink))
+	}
 	if s, ok := o.get("timeout"); ok {
 		if g.timeout, err = parseSeconds(s); err != nil {
 			return nil, fmt.Errorf("timeout: %w", err)
@@ -115,6 +156,20 @@ func (g *gnocchi) publish(ctx context.Context, b *wire.Builder, samples []pipeli
 		if g.filterProject != "" && s.ProjectID == g.filterProject {
 			continue
 		}
+		if (g.defs != nil && s.ResourceType == "") || strings.Contains(s.ResourceID, "/") {
+			cp := *s
+			cp.ResourceID = strings.ReplaceAll(cp.ResourceID, "/", "_")
+			if g.defs != nil && cp.ResourceType == "" {
+				def := g.defs.ForMeter(cp.Name)
+				if def == nil {
+					g.notMapped.Inc()
+					g.warnNotMapped(cp.Name)
+					continue
+				}
+				cp.ResourceType = def.Type
+			}
+			s = &cp
+		}
 		if err := b.Add(s); err != nil {
 			// A producer's bug, not the bus's: retrying cannot help.
 			g.met.dropped.Inc()
@@ -126,9 +181,14 @@ func (g *gnocchi) publish(ctx context.Context, b *wire.Builder, samples []pipeli
 		return nil
 	}
 	batch := b.Batch()
-	if g.archivePolicy != "" {
-		for _, s := range batch.Series {
-			s.ArchivePolicy = g.archivePolicy
+	for _, ser := range batch.Series {
+		switch {
+		case g.archivePolicy != "":
+			ser.ArchivePolicy = g.archivePolicy
+		case g.defs != nil:
+			if def := g.defs.ForType(batch.Resources[*ser.Resource].Type); def != nil {
+				ser.ArchivePolicy, _ = def.Policy(ser.Name)
+			}
 		}
 	}
 	if err := g.bus.PublishWith(ctx, batch, bus.PublishOptions{MsgID: batchID(batch)}); err != nil {

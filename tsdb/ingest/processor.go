@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-telemetry/vigil/pipeline/bus"
+	"github.com/vigil-telemetry/vigil/pipeline/resources"
 	"github.com/vigil-telemetry/vigil/pipeline/wire"
 	"github.com/vigil-telemetry/vigil/tsdb/index"
 	"github.com/vigil-telemetry/vigil/tsdb/storage"
@@ -30,6 +31,18 @@ type Config struct {
 	// MaxCachedBytes bounds the encoded raw windows cached per partition;
 	// 0 is 4 MiB, about two million CPU-like points.
 	MaxCachedBytes int
+	// Resources are the resource definitions (gnocchi_resources.yaml) that
+	// map meters to resource types, policies and attributes; nil is the
+	// default.
+	Resources *resources.Definitions
+	// EventsStream is the stream of events the notification agents write
+	// (<stream_prefix>_EVENTS); when set, the processor applies the
+	// definitions' resource events from it. Empty applies none.
+	EventsStream string
+	// Creator is "user_id:project_id" of the agents, as their wire batches
+	// name it: a resource event's non-UUID id maps to a UUID with it, as
+	// the same resource's samples do.
+	Creator string
 }
 
 // Processor consumes the sample stream into storage. It owns the partitions
@@ -41,12 +54,15 @@ type Processor struct {
 	store storage.Storage
 	res   *Resolver
 	log   *slog.Logger
+	set   *metrics.Set
 
 	measures   *metrics.Counter
 	batches    *metrics.Counter
 	dropped    *metrics.Counter
 	dead       *metrics.Counter
 	unresolved *metrics.Counter
+	notMapped  *metrics.Counter
+	unstorable *metrics.Counter
 	flushDur   *metrics.Histogram
 	lag        *metrics.Histogram
 
@@ -72,14 +88,16 @@ func NewProcessor(cfg Config, b *bus.Bus, idx *index.Index, store storage.Storag
 		cfg.MaxCachedBytes = 4 << 20
 	}
 	p := &Processor{
-		cfg: cfg, bus: b, idx: idx, store: store, log: log,
-		res:         NewResolver(idx, log),
+		cfg: cfg, bus: b, idx: idx, store: store, log: log, set: set,
+		res:         NewResolver(idx, cfg.Resources, set, log),
 		droppedLate: make(map[uuid.UUID]int64),
 	}
 	p.measures = set.NewCounter(`vigil_ingest_measures_total`)
 	p.batches = set.NewCounter(`vigil_ingest_batches_total`)
 	p.dropped = set.NewCounter(`vigil_ingest_dropped_measures_total{reason="late"}`)
 	p.unresolved = set.NewCounter(`vigil_ingest_dropped_measures_total{reason="unresolved"}`)
+	p.notMapped = set.NewCounter(`vigil_ingest_dropped_measures_total{reason="not_mapped"}`)
+	p.unstorable = set.NewCounter(`vigil_ingest_dropped_measures_total{reason="invalid"}`)
 	p.dead = set.NewCounter(`vigil_ingest_deadletter_total`)
 	p.flushDur = set.NewHistogram(`vigil_ingest_flush_duration_seconds`)
 	p.lag = set.NewHistogram(`vigil_ingest_lag_seconds`)
@@ -117,10 +135,20 @@ func (p *Processor) Partitions() []int {
 // Run consumes until ctx is cancelled, then finishes the flush in progress
 // on every partition and returns.
 func (p *Processor) Run(ctx context.Context) error {
+	ensurePolicies(ctx, p.idx, p.res.Definitions(), p.log)
 	if err := p.res.Warm(ctx); err != nil {
 		return fmt.Errorf("cannot load metrics: %w", err)
 	}
 	go p.refreshPolicies(ctx)
+	if p.cfg.EventsStream != "" {
+		lc := newLifecycle(p.bus.JetStream(), p.cfg.EventsStream, p.res, p.idx, p.cfg.Creator, p.set, p.log)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			lc.run(ctx)
+		}()
+		defer func() { <-done }()
+	}
 
 	type worker struct {
 		cancel context.CancelFunc
@@ -255,9 +283,19 @@ func (p *Processor) flush(ctx context.Context, log *slog.Logger, cons *bus.Parti
 		for _, s := range batch.Series {
 			t, err := p.res.Resolve(ctx, batch, s)
 			if err != nil {
-				if errors.Is(err, ErrUnknownMetric) {
+				switch {
+				case errors.Is(err, ErrUnknownMetric):
 					p.unresolved.Add(len(s.Values))
 					log.Warn("dropping measures of a metric that does not exist", "err", err, "measures", len(s.Values))
+					continue
+				case errors.Is(err, ErrNotMapped):
+					p.notMapped.Add(len(s.Values))
+					p.res.warnOnce("unmapped:"+s.Name, "meter is not handled by the resource definitions; its measures are dropped",
+						"meter", s.Name)
+					continue
+				case errors.Is(err, ErrUnstorable):
+					p.unstorable.Add(len(s.Values))
+					p.res.warnOnce("unstorable:"+s.Name, "dropping measures that cannot be stored", "meter", s.Name, "err", err)
 					continue
 				}
 				// An index failure is not the message's fault: retry it.

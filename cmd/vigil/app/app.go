@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-telemetry/vigil/api/billing"
 	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
 	"github.com/vigil-telemetry/vigil/pipeline/bus"
+	"github.com/vigil-telemetry/vigil/pipeline/resources"
 	"github.com/vigil-telemetry/vigil/tsdb/index"
 	"github.com/vigil-telemetry/vigil/tsdb/ingest"
 	"github.com/vigil-telemetry/vigil/tsdb/query"
@@ -103,10 +104,20 @@ func Start(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger
 	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 
 	if roles.Processor {
+		defs, err := resources.Load(cfg.Pipeline.ResourcesFile)
+		if err == nil {
+			err = ingest.CheckDefinitions(defs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pipeline.resources_file: %w", err)
+		}
 		a.proc = ingest.NewProcessor(ingest.Config{
 			ID:            cfg.Processor.ID,
 			BatchMax:      cfg.Processor.BatchMax,
 			FlushInterval: cfg.Processor.FlushInterval.D(),
+			Resources:     defs,
+			EventsStream:  cfg.NATS.StreamPrefix + "_EVENTS",
+			Creator:       cfg.Agents.Creator,
 		}, a.bus, a.idx, a.store, a.set, log.With("part", "processor"))
 		ann := metering.NewAnnouncer(a.idx, a.bus.Conn(), cfg.NATS.SubjectPrefix, a.set, log.With("part", "announcer"))
 		a.proc.OnFlush = ann.Updated

@@ -169,7 +169,8 @@ type NotifyNATSConfig struct {
 
 // PipelineConfig configures the sample pipeline.
 type PipelineConfig struct {
-	File string `yaml:"file" doc:"Ceilometer pipeline.yaml of sources, transformers and publishers. Empty publishes every sample unchanged to the bus."`
+	File          string `yaml:"file" doc:"Ceilometer pipeline.yaml of sources, transformers and publishers. Empty publishes every sample unchanged to the bus."`
+	ResourcesFile string `yaml:"resources_file" doc:"Ceilometer gnocchi_resources.yaml mapping meters to resource types, archive policies and attributes, and events to resource creations, updates and ends; the processor applies it. Empty uses the built-in definitions."`
 }
 
 // RetentionConfig configures the store's janitor.

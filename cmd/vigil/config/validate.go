@@ -47,6 +47,7 @@ func (c *Config) Validate() error {
 	v.intRange("alarms.quota_per_project", int64(c.Alarms.QuotaPerProject), 0, 1<<31-1)
 	c.validateAgents(v)
 	v.file("pipeline.file", c.Pipeline.File)
+	v.file("pipeline.resources_file", c.Pipeline.ResourcesFile)
 	return errors.Join(v.errs...)
 }
 
