@@ -169,6 +169,9 @@ func (a *App) startNotify(ctx context.Context, pl *sink.Pipeline) error {
 	if len(ncfg.AMQP.Exchanges) > 0 {
 		cfg.AMQP.Exchanges = ncfg.AMQP.Exchanges
 	}
+	if len(ncfg.AMQP.Topics) > 0 {
+		cfg.AMQP.Topics = ncfg.AMQP.Topics
+	}
 	cfg.NATS.Enabled = ncfg.NATS.Enabled
 	cfg.MetersFile = ncfg.MetersFile
 	cfg.EventsFile = ncfg.EventsFile

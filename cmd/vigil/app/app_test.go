@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/vigil-telemetry/vigil/agents/notify"
 	"github.com/vigil-telemetry/vigil/cmd/vigil/config"
 	"github.com/vigil-telemetry/vigil/tsdb/archive"
 	"github.com/vigil-telemetry/vigil/tsdb/index"
@@ -502,6 +503,10 @@ func TestEventAlarmFromRabbitMQNotification(t *testing.T) {
 	cfg.Agents.Host.Enabled = false
 	cfg.Agents.Notify.AMQP.URL = amqpURL
 	cfg.Agents.Notify.AMQP.Exchanges = []string{exchange}
+	// A topic of its own: the queues are the topic's, and another test
+	// consuming notifications.info would take this test's messages.
+	topic := exchange + ".notifications"
+	cfg.Agents.Notify.AMQP.Topics = []string{topic}
 	a := start(t, cfg)
 	defer stop(t, a)
 	conn, err := amqp.Dial(amqpURL)
@@ -513,11 +518,7 @@ func TestEventAlarmFromRabbitMQNotification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if err := ch.ExchangeDelete(exchange, false, false); err != nil {
-			t.Errorf("delete exchange %s: %v", exchange, err)
-		}
-	}()
+	defer deleteAMQP(t, conn, []string{exchange}, topic)
 
 	calls := make(chan map[string]any, 4)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -544,7 +545,7 @@ func TestEventAlarmFromRabbitMQNotification(t *testing.T) {
 			}
 			return fmt.Errorf("exchange not declared yet")
 		}
-		if err := ch.PublishWithContext(context.Background(), exchange, "notifications.info", false, false,
+		if err := ch.PublishWithContext(context.Background(), exchange, topic+".info", false, false,
 			amqp.Publishing{ContentType: "application/json", Body: env}); err != nil {
 			return err
 		}
@@ -566,4 +567,26 @@ func TestEventAlarmFromRabbitMQNotification(t *testing.T) {
 			return fmt.Errorf("no webhook call yet")
 		}
 	})
+}
+
+// deleteAMQP removes what a test's listener declared on the shared broker:
+// its exchanges and the queues of its topic.
+func deleteAMQP(t *testing.T, conn *amqp.Connection, exchanges []string, topic string) {
+	t.Helper()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Errorf("cannot open a channel to clean up: %v", err)
+		return
+	}
+	defer ch.Close()
+	for _, e := range exchanges {
+		if err := ch.ExchangeDelete(e, false, false); err != nil {
+			t.Errorf("delete exchange %s: %v", e, err)
+		}
+	}
+	for _, p := range notify.DefaultPriorities {
+		if _, err := ch.QueueDelete(topic+"."+p, false, false, false); err != nil {
+			t.Errorf("delete queue %s.%s: %v", topic, p, err)
+		}
+	}
 }

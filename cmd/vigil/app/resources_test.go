@@ -71,6 +71,8 @@ func TestNotificationsMakeGnocchiResources(t *testing.T) {
 	cfg.Agents.Host.Enabled = false
 	cfg.Agents.Notify.AMQP.URL = amqpURL
 	cfg.Agents.Notify.AMQP.Exchanges = []string{nova, cinder, glance, neutron}
+	topic := prefix + ".notifications"
+	cfg.Agents.Notify.AMQP.Topics = []string{topic}
 	a := start(t, cfg)
 	defer stop(t, a)
 
@@ -83,13 +85,7 @@ func TestNotificationsMakeGnocchiResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		for _, e := range []string{nova, cinder, glance, neutron} {
-			if err := ch.ExchangeDelete(e, false, false); err != nil {
-				t.Errorf("delete exchange %s: %v", e, err)
-			}
-		}
-	}()
+	defer deleteAMQP(t, conn, []string{nova, cinder, glance, neutron}, topic)
 	eventually(t, 20*time.Second, "the listener declares its exchanges", func() error {
 		for _, e := range []string{nova, cinder, glance, neutron} {
 			if err := ch.ExchangeDeclarePassive(e, "topic", true, false, false, false, nil); err != nil {
@@ -103,7 +99,7 @@ func TestNotificationsMakeGnocchiResources(t *testing.T) {
 	})
 	publish := func(exchange string, body []byte) {
 		t.Helper()
-		if err := ch.PublishWithContext(context.Background(), exchange, "notifications.info", false, false,
+		if err := ch.PublishWithContext(context.Background(), exchange, topic+".info", false, false,
 			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body}); err != nil {
 			t.Fatal(err)
 		}

@@ -160,6 +160,7 @@ type NotifyConfig struct {
 type AMQPConfig struct {
 	URL       string   `yaml:"url" doc:"RabbitMQ URL (amqp://user:password@host:5672/vhost). Empty listens to no AMQP broker."`
 	Exchanges []string `yaml:"exchanges" doc:"Control exchanges whose notifications topic is consumed, as Ceilometer's notification_control_exchanges."`
+	Topics    []string `yaml:"topics" doc:"Notification topics consumed on each exchange, as the services' [oslo_messaging_notifications] topics; each topic.priority (info, sample, ...) is a durable queue."`
 }
 
 // NotifyNATSConfig configures the NATS notification listener.
@@ -235,7 +236,7 @@ func Default() Config {
 			Notify: NotifyConfig{AMQP: AMQPConfig{Exchanges: []string{
 				"nova", "glance", "neutron", "cinder", "heat", "keystone", "sahara", "trove",
 				"zaqar", "swift", "ceilometer", "magnum", "dns", "ironic", "aodh",
-			}}},
+			}, Topics: []string{"notifications"}}},
 		},
 	}
 }

@@ -205,7 +205,7 @@ agents:
 		{Address: "[2001:db8::1]:161", Version: "3", User: "monitor", AuthProtocol: "SHA256", AuthPassword: "secret-passphrase", PrivProtocol: "AES", PrivPassword: "other-passphrase"},
 	}
 	want.Agents.IPMI.Targets = []IPMITarget{{Address: "192.0.2.9:623", User: "admin", Password: "pw"}}
-	want.Agents.Notify.AMQP = AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/", Exchanges: []string{"nova"}}
+	want.Agents.Notify.AMQP = AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/", Exchanges: []string{"nova"}, Topics: []string{"notifications"}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
 	}
@@ -354,6 +354,8 @@ func TestInvalid(t *testing.T) {
 		{"amqp without exchanges", "agents: {notify: {amqp: {url: \"amqp://h\", exchanges: []}}}\n", nil, []string{"agents.notify.amqp.exchanges: must not be empty"}},
 		{"exchange name", "agents: {notify: {amqp: {exchanges: [nova, \"a b\"]}}}\n", nil, []string{`agents.notify.amqp.exchanges[1]: "a b"`}},
 		{"exchange twice", "agents: {notify: {amqp: {exchanges: [nova, nova]}}}\n", nil, []string{`agents.notify.amqp.exchanges[1]: "nova" is listed twice`}},
+		{"amqp without topics", "agents: {notify: {amqp: {url: \"amqp://h\", topics: []}}}\n", nil, []string{"agents.notify.amqp.topics: must not be empty"}},
+		{"topic name", "agents: {notify: {amqp: {topics: [notifications, \"a#\"]}}}\n", nil, []string{`agents.notify.amqp.topics[1]: "a#"`}},
 		{"data dir empty", "data_dir: \"\"\n", nil, []string{"data_dir: must not be empty"}},
 		// The environment.
 		{"unknown variable", "", []string{"VIGIL_API_LISTN=x"}, []string{"VIGIL_API_LISTN: no configuration key"}},

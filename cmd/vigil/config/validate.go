@@ -302,10 +302,22 @@ func (c *Config) validateAgents(v *validator) {
 		if len(n.AMQP.Exchanges) == 0 {
 			v.bad("agents.notify.amqp.exchanges", "must not be empty when agents.notify.amqp.url is set")
 		}
+		if len(n.AMQP.Topics) == 0 {
+			v.bad("agents.notify.amqp.topics", "must not be empty when agents.notify.amqp.url is set")
+		}
 	}
+	v.amqpNames("agents.notify.amqp.exchanges", n.AMQP.Exchanges)
+	v.amqpNames("agents.notify.amqp.topics", n.AMQP.Topics)
+	v.file("agents.notify.meters_file", n.MetersFile)
+	v.file("agents.notify.events_file", n.EventsFile)
+}
+
+// amqpNames checks names of exchanges or topics, which become parts of
+// queue names and routing keys.
+func (v *validator) amqpNames(key string, list []string) {
 	names := map[string]bool{}
-	for i, e := range n.AMQP.Exchanges {
-		key := fmt.Sprintf("agents.notify.amqp.exchanges[%d]", i)
+	for i, e := range list {
+		key := fmt.Sprintf("%s[%d]", key, i)
 		switch {
 		case e == "" || len(e) > 255 || strings.ContainsFunc(e, func(r rune) bool {
 			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r))
@@ -316,8 +328,6 @@ func (c *Config) validateAgents(v *validator) {
 		}
 		names[e] = true
 	}
-	v.file("agents.notify.meters_file", n.MetersFile)
-	v.file("agents.notify.events_file", n.EventsFile)
 }
 
 var (
