@@ -456,3 +456,89 @@ func TestRoundTripExternal(t *testing.T) {
 	}
 	roundTrip(t, b)
 }
+
+// TestWaitFetch: an idle partition's long wait returns a message as soon as
+// it arrives, returns none without error when the wait passes, and ends
+// at once when its context is cancelled.
+func TestWaitFetch(t *testing.T) {
+	b := openTestBus(t, testConfig(t))
+	ctx := context.Background()
+
+	c, err := b.Consumer(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	msgs, err := c.WaitFetch(ctx, 10, 100*time.Millisecond, 300*time.Millisecond)
+	if d := time.Since(start); err != nil || len(msgs) != 0 || d < 250*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("WaitFetch on an empty partition = %d messages, %v after %v; want none, no error, after 300ms", len(msgs), err, d)
+	}
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		msgs int
+		err  error
+		took time.Duration
+	}
+	results := make(chan result, b.cfg.Partitions)
+	for p := range b.cfg.Partitions {
+		c, err := b.Consumer(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			start := time.Now()
+			msgs, err := c.WaitFetch(wctx, 100, 100*time.Millisecond, time.Minute)
+			for _, m := range msgs {
+				_ = m.Ack()
+			}
+			results <- result{len(msgs), err, time.Since(start)}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the waits are open
+	batch := makeBatch(7, batchSpec{resources: 40, meters: 1, points: 1})
+	if err := b.Publish(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	// The partitions that got a message return long before the minute.
+	var got, returned, withMsgs int
+	deadline := time.After(3 * time.Second)
+	for got == 0 || returned < b.cfg.Partitions {
+		select {
+		case r := <-results:
+			returned++
+			if r.err != nil || r.msgs == 0 {
+				t.Errorf("a partition's wait ended after %v with %d messages, %v, before it was cancelled", r.took, r.msgs, r.err)
+			}
+			got += r.msgs
+			withMsgs++
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	if got == 0 {
+		t.Fatal("no wait returned the published messages within 3 s")
+	}
+	// The others end when cancelled.
+	cancel()
+	cancelled := time.Now()
+	for ; returned < b.cfg.Partitions; returned++ {
+		select {
+		case r := <-results:
+			if r.msgs != 0 {
+				t.Errorf("a wait returned %d messages only when cancelled, %v after the publish", r.msgs, r.took)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d waits still open 5 s after their context was cancelled", b.cfg.Partitions-returned)
+		}
+	}
+	if d := time.Since(cancelled); d > 2*time.Second {
+		t.Errorf("cancelled waits took %v to return", d)
+	}
+	// Forty resources spread over the partitions, one message each.
+	if got < 2 || got != withMsgs {
+		t.Errorf("%d waits returned %d messages, want one message each in several partitions", withMsgs, got)
+	}
+}

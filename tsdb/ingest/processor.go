@@ -218,6 +218,11 @@ func (p *Processor) refreshPolicies(ctx context.Context) {
 	}
 }
 
+// idleWait is how long an idle partition's pull request stays open.
+// Shutdown cancels it, so it only bounds how often an idle processor
+// asks.
+const idleWait = 5 * time.Second
+
 // pending gathers one flush's points per metric, in arrival order.
 type pending struct {
 	target Target
@@ -244,8 +249,16 @@ func (p *Processor) runPartition(ctx context.Context, part int) {
 	eng.Dropped = func(id uuid.UUID, n int) { p.noteDropped(log, id, n) }
 	work := make(map[uuid.UUID]*pending)
 	var batch wire.Batch
+	idle := false
 	for ctx.Err() == nil {
-		msgs, err := cons.Fetch(ctx, p.cfg.BatchMax, p.cfg.FlushInterval)
+		var msgs []jetstream.Msg
+		var err error
+		if idle {
+			msgs, err = cons.WaitFetch(ctx, p.cfg.BatchMax, p.cfg.FlushInterval, idleWait)
+		} else {
+			msgs, err = cons.Fetch(ctx, p.cfg.BatchMax, p.cfg.FlushInterval)
+		}
+		idle = err == nil && len(msgs) == 0
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("fetch failed", "err", err)
