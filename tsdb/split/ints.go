@@ -40,10 +40,14 @@ func bestRice(us []uint64) (uint, bool) {
 	for _, u := range us {
 		count[bits.Len64(u)]++
 	}
+	// Past the longest value's length every value costs kk+1 bits, more
+	// with each kk: the search stops there, which for small deltas cuts
+	// it from 64×65 steps to a few dozen.
+	maxL := bits.Len64(or)
 	k, best := uint(0), math.MaxInt
-	for kk := 0; kk < 64; kk++ {
+	for kk := 0; kk <= min(maxL, 63); kk++ {
 		c := 0
-		for l := 0; l <= 64; l++ {
+		for l := 0; l <= maxL; l++ {
 			n := count[l]
 			switch {
 			case n == 0:
