@@ -252,7 +252,10 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.cfg.Replicas,
-		Compression: jetstream.S2Compression,
+		// Not S2: the partitions' filtered consumers make the server load
+		// each block once per partition, and decompressing it each time
+		// cost a quarter of ingest (SUBJECTS.md).
+		Compression: jetstream.NoCompression,
 		Duplicates:  b.cfg.DuplicateWindow,
 		MaxMsgSize:  int32(b.cfg.MaxPayload),
 		Discard:     jetstream.DiscardOld,

@@ -183,7 +183,7 @@ func TestReopenEmbedded(t *testing.T) {
 	}
 	info, _ := s.Info(ctx)
 	if info.Config.Duplicates != time.Minute || info.Config.Retention != jetstream.WorkQueuePolicy ||
-		info.Config.Compression != jetstream.S2Compression {
+		info.Config.Compression != jetstream.NoCompression {
 		t.Errorf("stream config not updated: %+v", info.Config)
 	}
 }
