@@ -391,6 +391,23 @@ func (s *Pebble) Flush(ctx context.Context) error {
 	}
 }
 
+// Settle waits until no compaction runs and none is owed, so that what
+// DiskUsage then counts is the data at rest rather than the superseded
+// versions of rewritten splits that compactions are about to drop.
+func (s *Pebble) Settle(ctx context.Context) error {
+	for {
+		m := s.db.Metrics()
+		if m.Compact.NumInProgress == 0 && m.Compact.EstimatedDebt == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("storage %s still compacting: %w", s.dir, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // DiskUsage implements Storage: the allocated size of the directory's
 // files, tables, write-ahead logs (preallocated and recycled) and manifest.
 func (s *Pebble) DiskUsage() (int64, error) {

@@ -748,3 +748,40 @@ func TestMetrics(t *testing.T) {
 	}
 	closeTest(t, openTest(t, dir, PebbleOptions{Metrics: set}))
 }
+
+// TestSettle: after many rewrites of the same splits and a flush, Settle
+// returns once compactions are done, and the data is intact.
+func TestSettle(t *testing.T) {
+	s := openTest(t, t.TempDir(), PebbleOptions{MemTableBytes: 1 << 20})
+	defer closeTest(t, s)
+	ctx := context.Background()
+	m := uuid.New()
+	val := bytes.Repeat([]byte{7}, 4096)
+	for round := range 40 {
+		b := s.NewBatch()
+		for k := range 64 {
+			val[0] = byte(round)
+			if err := b.PutSplit(m, sec, int64(k)*3600*sec, val); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Commit(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := s.Settle(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.db.Metrics(); m.Compact.NumInProgress != 0 || m.Compact.EstimatedDebt != 0 {
+		t.Errorf("after Settle: %d compactions running, %d bytes owed", m.Compact.NumInProgress, m.Compact.EstimatedDebt)
+	}
+	got, err := s.GetSplit(ctx, m, sec, 63*3600*sec, nil)
+	if err != nil || len(got) != len(val) || got[0] != 39 {
+		t.Errorf("split after Settle: %d bytes, first %v, %v; want the last round's", len(got), got[:min(1, len(got))], err)
+	}
+}
