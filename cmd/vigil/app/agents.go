@@ -121,7 +121,9 @@ func (a *App) startAgents(ctx context.Context) error {
 	var pl *sink.Pipeline
 	if notifyOn || (len(pollsters) > 0 && a.cfg.Pipeline.File != "") {
 		var err error
-		pl, err = sink.LoadFile(a.cfg.Pipeline.File, sink.Options{Bus: a.bus, NATS: a.bus.Conn(), Creator: a.cfg.Agents.Creator, Metrics: a.set, Logger: a.log.With("part", "pipeline")})
+		// Batches name the host that wrote them, as the poller's own do.
+		producer, _ := os.Hostname()
+		pl, err = sink.LoadFile(a.cfg.Pipeline.File, sink.Options{Bus: a.bus, NATS: a.bus.Conn(), Producer: producer, Creator: a.cfg.Agents.Creator, Metrics: a.set, Logger: a.log.With("part", "pipeline")})
 		if err != nil {
 			return fmt.Errorf("pipeline.file: %w", err)
 		}
