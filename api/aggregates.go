@@ -348,8 +348,13 @@ func (s *Server) aggregatesByIDs(w http.ResponseWriter, r *http.Request, node op
 		writeError(w, err)
 		return
 	}
-	buf := append(make([]byte, 0, 4096), `{"measures": `...)
+	// A pooled buffer: a response over 10 metrics of a day at 60 s is
+	// about 70 KB, grown from nothing in a dozen copies otherwise.
+	bp := measureBufs.Get().(*[]byte)
+	defer putMeasureBuf(bp)
+	buf := append((*bp)[:0], `{"measures": `...)
 	buf = res.AppendJSON(buf)
+	*bp = buf
 	if details {
 		refsOut, err := s.renderMetricList(ctx, ms)
 		if err != nil {
@@ -360,6 +365,7 @@ func (s *Server) aggregatesByIDs(w http.ResponseWriter, r *http.Request, node op
 		buf = append(append(buf, `, "references": `...), enc...)
 	}
 	buf = append(buf, '}')
+	*bp = buf
 	writeRaw(w, http.StatusOK, buf)
 }
 

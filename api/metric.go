@@ -359,6 +359,14 @@ func policyHas(p *archive.Policy, method archive.Method) bool {
 
 var measureBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
+// putMeasureBuf returns a response buffer to the pool unless one huge
+// answer grew it past what is worth keeping.
+func putMeasureBuf(bp *[]byte) {
+	if cap(*bp) <= 4<<20 {
+		measureBufs.Put(bp)
+	}
+}
+
 // measures answers GET .../measures of one metric.
 func (s *Server) measures(w http.ResponseWriter, r *http.Request, m *index.Metric, p *archive.Policy) {
 	ctx := r.Context()
@@ -429,7 +437,7 @@ func (s *Server) measures(w http.ResponseWriter, r *http.Request, m *index.Metri
 		return
 	}
 	bp := measureBufs.Get().(*[]byte)
-	defer measureBufs.Put(bp)
+	defer putMeasureBuf(bp)
 	buf := (*bp)[:0]
 	if resample != 0 {
 		res, err := resampleMeasures(ctx, ms, g, resample, aggName, q.Get("resample_method"), m)
