@@ -93,10 +93,20 @@ func (e *Engine) ForgetMetric(id uuid.UUID) {
 	}
 }
 
+// state returns the cached state of metric id, reading it from storage on
+// a miss, and leaves its raw window decoded in e.ts and e.vs: once per
+// Apply, whether it came from the cache or from storage.
 func (e *Engine) state(ctx context.Context, id uuid.UUID) (*metricState, error) {
 	e.tick++
+	e.ts, e.vs = e.ts[:0], e.vs[:0]
 	if st, ok := e.states[id]; ok {
 		st.used = e.tick
+		if len(st.raw) > 0 {
+			var err error
+			if e.ts, e.vs, err = split.DecodeRaw(st.raw, e.ts, e.vs); err != nil {
+				return nil, fmt.Errorf("cannot decode raw points of metric %s: %w", id, err)
+			}
+		}
 		return st, nil
 	}
 	st := &metricState{used: e.tick}
@@ -107,9 +117,7 @@ func (e *Engine) state(ctx context.Context, id uuid.UUID) (*metricState, error) 
 		return nil, fmt.Errorf("cannot read raw points of metric %s: %w", id, err)
 	default:
 		e.buf = raw
-		// Check it now: a corrupt window fails here, once, rather than on
-		// every Apply from the cache.
-		if e.ts, e.vs, err = split.DecodeRaw(raw, e.ts[:0], e.vs[:0]); err != nil {
+		if e.ts, e.vs, err = split.DecodeRaw(raw, e.ts, e.vs); err != nil {
 			return nil, fmt.Errorf("cannot decode raw points of metric %s: %w", id, err)
 		}
 		st.raw = bytes.Clone(raw)
@@ -152,12 +160,6 @@ func (e *Engine) Apply(ctx context.Context, b storage.Batch, id uuid.UUID, p *ar
 	st, err := e.state(ctx, id)
 	if err != nil {
 		return 0, err
-	}
-	e.ts, e.vs = e.ts[:0], e.vs[:0]
-	if len(st.raw) > 0 {
-		if e.ts, e.vs, err = split.DecodeRaw(st.raw, e.ts, e.vs); err != nil {
-			return 0, fmt.Errorf("cannot decode raw points of metric %s: %w", id, err)
-		}
 	}
 	maxG := int64(p.MaxGranularity())
 	windowStart := int64(math.MinInt64)
