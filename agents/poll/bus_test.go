@@ -11,19 +11,26 @@ import (
 	"github.com/vigil-telemetry/vigil/pipeline/wire"
 )
 
+// openBus opens an embedded JetStream bus of n partitions for the test.
+func openBus(ctx context.Context, t testing.TB, n int) *bus.Bus {
+	t.Helper()
+	cfg := bus.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Partitions = n
+	b, err := bus.Open(ctx, cfg, testLogger())
+	if err != nil {
+		t.Fatalf("cannot open an embedded bus: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 // TestSchedulerOnEmbeddedBus publishes through a real JetStream bus (an
 // embedded server) and reads every stored message back.
 func TestSchedulerOnEmbeddedBus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := bus.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Partitions = 4
-	b, err := bus.Open(ctx, cfg, testLogger())
-	if err != nil {
-		t.Fatalf("cannot open an embedded bus: %v", err)
-	}
-	defer b.Close()
+	b := openBus(ctx, t, 4)
 
 	set := metrics.NewSet()
 	hosts := []*counting{

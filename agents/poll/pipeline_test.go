@@ -186,14 +186,7 @@ func checkCPUUtil(t *testing.T, got []point, want []time.Time) {
 func TestPipelineTransformsPolledSamples(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := bus.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Partitions = 2
-	b, err := bus.Open(ctx, cfg, testLogger())
-	if err != nil {
-		t.Fatalf("cannot open an embedded bus: %v", err)
-	}
-	defer b.Close()
+	b := openBus(ctx, t, 2)
 	file := filepath.Join(t.TempDir(), "raw.json")
 	set := metrics.NewSet()
 	pl := loadPipeline(t, testPipeline(file), sink.Options{Bus: b, Producer: "agent-1", Creator: "svc:admin", Metrics: set})
@@ -273,14 +266,7 @@ func TestPipelineSpoolSurvivesOutageAndRestart(t *testing.T) {
 		t.Errorf("file:// got %d cpu samples for %d polls while the bus was down", len(raw["cpu"]), len(first))
 	}
 
-	bcfg := bus.DefaultConfig()
-	bcfg.DataDir = t.TempDir()
-	bcfg.Partitions = 2
-	b, err := bus.Open(ctx, bcfg, testLogger())
-	if err != nil {
-		t.Fatalf("cannot open an embedded bus: %v", err)
-	}
-	defer b.Close()
+	b := openBus(ctx, t, 2)
 	pub.b.Store(b)
 	cfg.Pipeline = loadPipeline(t, testPipeline(file), opts)
 	stop = runScheduler(t, cfg, pub, metrics.NewSet())

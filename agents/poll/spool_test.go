@@ -151,14 +151,7 @@ func TestSpoolSurvivesOutageAndRestart(t *testing.T) {
 	}
 	emittedBefore := p.emitted.Load()
 
-	bcfg := bus.DefaultConfig()
-	bcfg.DataDir = t.TempDir()
-	bcfg.Partitions = 2
-	b, err := bus.Open(ctx, bcfg, testLogger())
-	if err != nil {
-		t.Fatalf("cannot open an embedded bus: %v", err)
-	}
-	defer b.Close()
+	b := openBus(ctx, t, 2)
 	pub.b.Store(b)
 	set2 := metrics.NewSet()
 	stop = runScheduler(t, cfg, pub, set2)
