@@ -496,29 +496,9 @@ func TestBillingScheduleWritesClosedPeriods(t *testing.T) {
 // an event of it, and the event alarm watching that event type calls its
 // webhook.
 func TestEventAlarmFromRabbitMQNotification(t *testing.T) {
-	requireService(t, "127.0.0.1:5672", "start RabbitMQ with: rabbitmq-server -detached")
-	const amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
 	exchange := "vigiltest" + strconv.Itoa(rand.IntN(1e9))
-	cfg := testConfig(t, t.TempDir())
-	cfg.Agents.Host.Enabled = false
-	cfg.Agents.Notify.AMQP.URL = amqpURL
-	cfg.Agents.Notify.AMQP.Exchanges = []string{exchange}
-	// A topic of its own: the queues are the topic's, and another test
-	// consuming notifications.info would take this test's messages.
-	topic := exchange + ".notifications"
-	cfg.Agents.Notify.AMQP.Topics = []string{topic}
-	a := start(t, cfg)
-	defer stop(t, a)
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer deleteAMQP(t, conn, []string{exchange}, topic)
+	rt := startWithRabbit(t, exchange, exchange)
+	a, conn, ch, topic := rt.app, rt.conn, rt.ch, rt.topic
 
 	calls := make(chan map[string]any, 4)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -567,6 +547,43 @@ func TestEventAlarmFromRabbitMQNotification(t *testing.T) {
 			return fmt.Errorf("no webhook call yet")
 		}
 	})
+}
+
+// rabbitTest is a vigil all listening on the machine's RabbitMQ to
+// exchanges and a topic of the test's own, with a connection to publish.
+type rabbitTest struct {
+	app   *App
+	conn  *amqp.Connection
+	ch    *amqp.Channel
+	topic string
+}
+
+// startWithRabbit starts vigil all listening to exchanges with the topic
+// <prefix>.notifications: a topic of its own, because another test
+// consuming notifications.info would take this test's messages. Cleanup
+// removes the exchanges and queues and stops vigil.
+func startWithRabbit(t *testing.T, prefix string, exchanges ...string) *rabbitTest {
+	t.Helper()
+	requireService(t, "127.0.0.1:5672", "start RabbitMQ with: rabbitmq-server -detached")
+	const amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+	rt := &rabbitTest{topic: prefix + ".notifications"}
+	cfg := testConfig(t, t.TempDir())
+	cfg.Agents.Host.Enabled = false
+	cfg.Agents.Notify.AMQP.URL = amqpURL
+	cfg.Agents.Notify.AMQP.Exchanges = exchanges
+	cfg.Agents.Notify.AMQP.Topics = []string{rt.topic}
+	rt.app = start(t, cfg)
+	t.Cleanup(func() { stop(t, rt.app) })
+	var err error
+	if rt.conn, err = amqp.Dial(amqpURL); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.conn.Close() })
+	if rt.ch, err = rt.conn.Channel(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteAMQP(t, rt.conn, exchanges, rt.topic) })
+	return rt
 }
 
 // deleteAMQP removes what a test's listener declared on the shared broker:

@@ -63,29 +63,10 @@ func volumePayload(id string, size int, attachedTo string) map[string]any {
 // attributes, metrics, the history of a resize, and the end of a deleted
 // server with its disks and interfaces.
 func TestNotificationsMakeGnocchiResources(t *testing.T) {
-	requireService(t, "127.0.0.1:5672", "start RabbitMQ with: rabbitmq-server -detached")
-	const amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
 	prefix := "vigiltest" + strconv.Itoa(rand.IntN(1e9))
 	nova, cinder, glance, neutron := prefix+".nova", prefix+".cinder", prefix+".glance", prefix+".neutron"
-	cfg := testConfig(t, t.TempDir())
-	cfg.Agents.Host.Enabled = false
-	cfg.Agents.Notify.AMQP.URL = amqpURL
-	cfg.Agents.Notify.AMQP.Exchanges = []string{nova, cinder, glance, neutron}
-	topic := prefix + ".notifications"
-	cfg.Agents.Notify.AMQP.Topics = []string{topic}
-	a := start(t, cfg)
-	defer stop(t, a)
-
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer deleteAMQP(t, conn, []string{nova, cinder, glance, neutron}, topic)
+	rt := startWithRabbit(t, prefix, nova, cinder, glance, neutron)
+	a, conn, ch, topic := rt.app, rt.conn, rt.ch, rt.topic
 	eventually(t, 20*time.Second, "the listener declares its exchanges", func() error {
 		for _, e := range []string{nova, cinder, glance, neutron} {
 			if err := ch.ExchangeDeclarePassive(e, "topic", true, false, false, false, nil); err != nil {
