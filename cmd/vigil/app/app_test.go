@@ -583,6 +583,24 @@ func startWithRabbit(t *testing.T, prefix string, exchanges ...string) *rabbitTe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteAMQP(t, rt.conn, exchanges, rt.topic) })
+	// The listener declares exchanges, then queues and their bindings,
+	// then consumes: a message published before the bindings is routed
+	// nowhere, so wait for the consumer rather than for the exchanges.
+	eventually(t, 20*time.Second, "the listener consumes "+rt.topic+".info", func() error {
+		ch, err := rt.conn.Channel() // a failed passive declare closes it
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		q, err := ch.QueueDeclarePassive(rt.topic+".info", true, false, false, false, nil)
+		if err != nil {
+			return err
+		}
+		if q.Consumers == 0 {
+			return fmt.Errorf("queue %s has no consumer yet", q.Name)
+		}
+		return nil
+	})
 	return rt
 }
 

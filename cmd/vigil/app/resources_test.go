@@ -66,18 +66,7 @@ func TestNotificationsMakeGnocchiResources(t *testing.T) {
 	prefix := "vigiltest" + strconv.Itoa(rand.IntN(1e9))
 	nova, cinder, glance, neutron := prefix+".nova", prefix+".cinder", prefix+".glance", prefix+".neutron"
 	rt := startWithRabbit(t, prefix, nova, cinder, glance, neutron)
-	a, conn, ch, topic := rt.app, rt.conn, rt.ch, rt.topic
-	eventually(t, 20*time.Second, "the listener declares its exchanges", func() error {
-		for _, e := range []string{nova, cinder, glance, neutron} {
-			if err := ch.ExchangeDeclarePassive(e, "topic", true, false, false, false, nil); err != nil {
-				if ch, err = conn.Channel(); err != nil {
-					t.Fatal(err)
-				}
-				return fmt.Errorf("exchange %s not declared yet", e)
-			}
-		}
-		return nil
-	})
+	a, ch, topic := rt.app, rt.ch, rt.topic
 	publish := func(exchange string, body []byte) {
 		t.Helper()
 		if err := ch.PublishWithContext(context.Background(), exchange, topic+".info", false, false,
